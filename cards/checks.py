@@ -1,0 +1,98 @@
+"""Shared helpers for verifiers: tolerances, comparisons with messages a person can act on,
+input-mutation checks and weight copying. Imported by `verify.py` files only (needs torch)."""
+
+from __future__ import annotations
+
+import torch
+
+# (atol, rtol) per dtype: loose enough for a straightforward computation in that dtype,
+# tight enough that a wrong formula (missing scale, wrong axis, off-by-one mask) fails.
+TOLERANCES = {
+    torch.float64: (1e-9, 1e-7),
+    torch.float32: (1e-5, 1e-4),
+    torch.float16: (2e-3, 2e-2),
+    torch.bfloat16: (1.6e-2, 4e-2),
+}
+
+
+def tolerance(dtype: torch.dtype) -> tuple[float, float]:
+    return TOLERANCES[dtype]
+
+
+def _shape(t) -> str:
+    return "(" + ", ".join(str(s) for s in t.shape) + ")"
+
+
+def assert_tensor(actual, what: str = "output") -> None:
+    assert isinstance(actual, torch.Tensor), f"{what}: expected a torch.Tensor, got {type(actual).__name__}"
+
+
+def assert_close(
+    actual,
+    expected: torch.Tensor,
+    *,
+    what: str = "output",
+    atol: float | None = None,
+    rtol: float | None = None,
+    check_dtype: bool = True,
+    context: str = "",
+) -> None:
+    """Shape, dtype, device, finiteness, non-triviality, then values, each with its own message."""
+    ctx = f" [{context}]" if context else ""
+    assert_tensor(actual, what + ctx)
+    assert actual.shape == expected.shape, (
+        f"{what}{ctx}: shape expected {_shape(expected)}, got {_shape(actual)}"
+    )
+    if check_dtype:
+        assert actual.dtype == expected.dtype, (
+            f"{what}{ctx}: dtype expected {expected.dtype}, got {actual.dtype} (keep the input's dtype)"
+        )
+    assert actual.device.type == expected.device.type, (
+        f"{what}{ctx}: device expected {expected.device.type}, got {actual.device.type}"
+    )
+    a = actual.detach().to("cpu", torch.float64)
+    e = expected.detach().to("cpu", torch.float64)
+    bad = ~torch.isfinite(a) & torch.isfinite(e)
+    if bad.any():
+        index = tuple(int(i) for i in bad.nonzero()[0])
+        raise AssertionError(f"{what}{ctx}: got {a[index].item()} at index {index}, expected a finite value")
+    if a.numel() > 1 and e.numel() > 1 and (e - e.flatten()[0]).abs().max() > 1e-6:
+        assert (a - a.flatten()[0]).abs().max() > 0, f"{what}{ctx}: every value is {a.flatten()[0].item():.4g}; expected varying values"
+    default_atol, default_rtol = TOLERANCES.get(expected.dtype, TOLERANCES[torch.float32])
+    atol = default_atol if atol is None else atol
+    rtol = default_rtol if rtol is None else rtol
+    err = (a - e).abs()
+    excess = err - (atol + rtol * e.abs())
+    if excess.numel() and excess.max() > 0:
+        index = tuple(int(i) for i in (excess == excess.max()).nonzero()[0])
+        n_bad = int((excess > 0).sum())
+        raise AssertionError(
+            f"{what}{ctx}: {n_bad} of {a.numel()} values are wrong; worst at index {index}: "
+            f"got {a[index].item():.6g}, expected {e[index].item():.6g} "
+            f"(max abs error {err.max().item():.3g}, tolerance atol={atol:g} rtol={rtol:g})"
+        )
+
+
+def assert_unchanged(before: torch.Tensor, after: torch.Tensor, name: str) -> None:
+    """`before` is a clone taken before the call; catches in-place writes to an input."""
+    same = before.shape == after.shape and torch.equal(before.to("cpu"), after.detach().to("cpu"))
+    assert same, f"input `{name}` was modified in place; leave the caller's tensors untouched"
+
+
+def copy_linear(dst: torch.nn.Linear, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+    """Load `weight` (and `bias`) into `dst`, checking the shape the contract promises."""
+    assert isinstance(dst, torch.nn.Module), f"expected an nn.Linear-like module, got {type(dst).__name__}"
+    assert tuple(dst.weight.shape) == tuple(weight.shape), (
+        f"weight shape: expected {tuple(weight.shape)}, got {tuple(dst.weight.shape)}"
+    )
+    with torch.no_grad():
+        dst.weight.copy_(weight)
+        if bias is not None:
+            assert getattr(dst, "bias", None) is not None, "expected a bias on this projection"
+            dst.bias.copy_(bias)
+        else:
+            assert getattr(dst, "bias", None) is None, "expected no bias on this projection (bias=False)"
+
+
+def generator(seed: int, device: str = "cpu") -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)

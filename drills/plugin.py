@@ -1,0 +1,109 @@
+"""The pytest plugin of the grading child: fixtures for verifiers, and the JSON reporter.
+
+Verifiers receive the attempt as the `impl` fixture (the imported module) and the torch device
+name as `device`, parametrized over the devices this run grades on. They never import the
+attempt by name.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from drills.banned import BannedCallError
+from drills.result import truncate, write_result
+
+_PREFIXES = ("AssertionError: ", "Failed: ")
+
+
+def _message(excinfo, attempt_path: str) -> str:
+    exc = excinfo.value
+    if isinstance(exc, (AssertionError, pytest.fail.Exception)):
+        text = str(exc)
+        # `assert cond, msg` adds pytest's introspection after the message: keep the message.
+        return truncate(text.split("\nassert ")[0].strip() or "assertion failed")
+    line = None
+    for entry in excinfo.traceback:
+        if str(entry.path) == attempt_path:
+            line = entry.lineno + 1
+    where = f" (your line {line})" if line else ""
+    text = f": {exc}" if str(exc) else ""
+    return truncate(f"{type(exc).__name__}{where}{text}")
+
+
+class Reporter:
+    def __init__(self, module, devices, guard, out, base, attempt_path):
+        self.module = module
+        self.devices = devices
+        self.guard = guard
+        self.out = out
+        self.base = base
+        self.attempt_path = attempt_path
+        self.tests: list[dict] = []
+        self.started = time.perf_counter()
+        self.running = None
+
+    # -- fixtures -------------------------------------------------------------------------
+    @pytest.fixture
+    def impl(self):
+        return self.module
+
+    def pytest_generate_tests(self, metafunc):
+        if "device" in metafunc.fixturenames:
+            metafunc.parametrize("device", self.devices)
+
+    # -- reporting ------------------------------------------------------------------------
+    def pytest_runtest_logstart(self, nodeid, location):
+        self.running = nodeid.split("::", 1)[-1]
+        self._write(partial=True)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if call.excinfo is not None and not call.excinfo.errisinstance(pytest.skip.Exception):
+            report.drill_message = _message(call.excinfo, self.attempt_path)
+
+    def pytest_runtest_logreport(self, report):
+        name = report.nodeid.split("::", 1)[-1]
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            if report.skipped:
+                status = "skipped"
+            else:
+                status = "passed" if report.passed else "failed"
+            message = getattr(report, "drill_message", "")
+            self.tests.append({"name": name, "status": status, "message": message})
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.tests.append(
+                {"name": "collect", "status": "failed", "message": truncate(str(report.longrepr))}
+            )
+
+    def finish(self):
+        self.running = None
+        self._write(partial=False)
+
+    def _write(self, partial: bool):
+        passed = sum(t["status"] == "passed" for t in self.tests)
+        failed = sum(t["status"] == "failed" for t in self.tests)
+        result = {**self.base, "passed": passed, "failed": failed, "tests": self.tests}
+        result["duration_s"] = round(time.perf_counter() - self.started, 3)
+        if partial:
+            result["status"] = "running"
+            result["running"] = self.running
+        elif self.guard.violations:
+            result["status"] = "banned"
+            result["message"] = self.guard.violations[0].describe()
+        elif failed == 0 and passed > 0:
+            result["status"] = "pass"
+        elif passed + failed == 0:
+            result["status"] = "error"
+            result["message"] = "the verifier ran no test"
+        else:
+            result["status"] = "fail"
+        write_result(self.out, result)
+
+
+__all__ = ["Reporter", "BannedCallError"]
