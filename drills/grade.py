@@ -53,12 +53,12 @@ def _died(returncode: int, timed_out: bool, timeout: float, partial: dict | None
     during = f" during {running}" if running else ""
     if timed_out:
         return "timeout", f"the attempt ran longer than {timeout:g} s{during} (an infinite loop?)"
-    if returncode == -signal.SIGXFSZ:
+    tail = _tail(log)
+    if returncode == -signal.SIGXFSZ or "File too large" in tail or log.stat().st_size >= OUTPUT_LIMIT:
         return "error", f"the attempt wrote more than {OUTPUT_LIMIT >> 20} MiB of output{during}"
     if returncode < 0:
         name = signal.Signals(-returncode).name
         return "error", f"the attempt crashed the grader with {name}{during}"
-    tail = _tail(log)
     if "MemoryError" in tail or "std::bad_alloc" in tail:
         return "error", f"the attempt ran out of memory{during}"
     return "error", f"the grader exited ({returncode}){during} without a verdict: {tail}"

@@ -101,20 +101,40 @@ def load_card(path: Path) -> Card:
     return card
 
 
-def load_catalog(root: Path | None = None) -> dict[str, Card]:
-    """Every card under `root/<track>/<slug>/`, keyed by slug; CardError on the first bad one."""
-    root = root or cards_root()
+def _folders(root: Path):
+    if not root.is_dir():
+        raise CardError(f"no card bank at {root}")
+    visible = lambda p: p.is_dir() and not p.name.startswith(("_", "."))  # noqa: E731
+    for track in sorted(filter(visible, root.iterdir())):
+        yield from sorted(filter(visible, track.iterdir()))
+
+
+def load_catalog(root: Path | None = None, errors: list[str] | None = None) -> dict[str, Card]:
+    """Every card under `root/<track>/<slug>/`, keyed by slug.
+
+    Strict by default (CardError on the first bad card). Given an `errors` list, a bad card is
+    skipped and its message appended there, so one broken folder does not stop the tool."""
     cards: dict[str, Card] = {}
-    for track in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
-        for folder in sorted(p for p in track.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+
+    def bad(message: str) -> None:
+        if errors is None:
+            raise CardError(message)
+        errors.append(message)
+
+    for folder in _folders(root or cards_root()):
+        try:
             card = load_card(folder)
-            if card.slug in cards:
-                raise CardError(f"card `{card.slug}` exists twice: {cards[card.slug].path} and {folder}")
-            cards[card.slug] = card
+        except CardError as exc:
+            bad(str(exc))
+            continue
+        if card.slug in cards:
+            bad(f"card `{card.slug}` exists twice: {cards[card.slug].path} and {folder}")
+            continue
+        cards[card.slug] = card
     for card in cards.values():
         unknown = [p for p in card.prerequisites if p not in cards]
         if unknown:
-            raise CardError(f"card `{card.slug}`: unknown prerequisites {unknown}")
+            bad(f"card `{card.slug}`: unknown prerequisites {unknown}")
     return cards
 
 

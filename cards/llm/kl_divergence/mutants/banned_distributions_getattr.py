@@ -1,0 +1,24 @@
+import importlib
+
+import torch
+import torch.nn.functional as F
+
+_dist = importlib.import_module("torch." + "distributions")
+
+
+def kl_divergence(p_logits, q_logits, temperature=1.0):
+    log_p = F.log_softmax(p_logits / temperature, dim=-1)
+    log_q = F.log_softmax(q_logits / temperature, dim=-1)
+    return (log_p.exp() * (log_p - log_q)).sum(-1).mean()
+
+
+def gaussian_kl(mu_p, logvar_p, mu_q, logvar_q):
+    # dodge: torch.distributions reached through importlib and getattr
+    p = getattr(_dist, "Normal")(mu_p, (0.5 * logvar_p).exp())
+    q = getattr(_dist, "Normal")(mu_q, (0.5 * logvar_q).exp())
+    return getattr(_dist, "kl_" + "divergence")(p, q).sum(-1)
+
+
+def distillation_loss(student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5):
+    soft = kl_divergence(teacher_logits, student_logits, temperature) * temperature**2
+    return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)

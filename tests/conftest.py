@@ -1,0 +1,36 @@
+import os
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TOY_CARDS = FIXTURES / "cards"
+ATTEMPTS = FIXTURES / "attempts"
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path, monkeypatch):
+    """No test touches real state: a fresh data directory and a fixed clock."""
+    monkeypatch.setenv("DRILL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DRILL_NOW", "2026-11-29T09:00:00+00:00")
+    monkeypatch.delenv("DRILL_CARDS", raising=False)
+    monkeypatch.delenv("DRILL_TIMEOUT", raising=False)
+    monkeypatch.setenv("TZ", "UTC")
+    yield
+
+
+@pytest.fixture
+def toy_cards(monkeypatch):
+    monkeypatch.setenv("DRILL_CARDS", str(TOY_CARDS))
+    return TOY_CARDS
+
+
+@pytest.fixture
+def toy_card(toy_cards):
+    from engine.catalog import load_catalog
+
+    return load_catalog()["add_scaled"]
+
+
+def pytest_configure(config):
+    os.environ.setdefault("TZ", "UTC")

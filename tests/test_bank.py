@@ -1,0 +1,41 @@
+"""The card bank's self-test, on the real bank (what CI relies on) and on a broken toy bank."""
+
+import shutil
+
+import pytest
+
+from drills.bank import check_bank, static_problems
+from engine.catalog import load_catalog
+
+from conftest import TOY_CARDS
+
+
+@pytest.mark.slow
+def test_the_real_bank_is_sound():
+    lines = []
+    problems = check_bank(progress=lambda line, ok: lines.append(line))
+    assert problems == [], "\n".join(problems)
+    assert len(load_catalog()) >= 9
+    assert any("reference passes" in line for line in lines)
+
+
+def test_toy_bank_passes(toy_cards):
+    assert check_bank(["add_scaled"]) == []
+
+
+def test_a_mutant_that_passes_is_reported(tmp_path, monkeypatch):
+    shutil.copytree(TOY_CARDS, tmp_path / "bank")
+    card = tmp_path / "bank" / "toy" / "add_scaled"
+    (card / "mutants" / "uses_subtraction_twice.py").write_text(
+        "def add_scaled(x, y, alpha=1.0):\n    return x - (-alpha) * y  # bug: none really\n")
+    (card / "blank.py.j2").write_text("{{ header }}\ndef add_scaled(x, y, alpha=2.0):\n    raise NotImplementedError\n")
+    monkeypatch.setenv("DRILL_CARDS", str(tmp_path / "bank"))
+    problems = check_bank(["add_scaled"])
+    assert any("mutant `uses_subtraction_twice.py` of `add_scaled` passed" in p and "none really" in p
+               for p in problems), problems
+    assert any("`add_scaled` differs: blank" in p for p in problems), problems
+
+
+def test_static_problems_name_missing_mutants(toy_card):
+    source = (toy_card.path / "reference.py").read_text()
+    assert static_problems(toy_card, source) == []

@@ -1,0 +1,171 @@
+"""The drill loop through the CLI (click's CliRunner), on the toy card bank."""
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from drills.cli import cli
+from engine import paths
+
+from conftest import ATTEMPTS
+
+
+def run(*args, env=None, ok=True):
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    if ok is not None:
+        assert (result.exit_code == 0) == ok, result.output
+    return result
+
+
+def rows(sql):
+    conn = sqlite3.connect(paths.db_path())
+    conn.row_factory = sqlite3.Row
+    return [dict(r) for r in conn.execute(sql)]
+
+
+def all_commands(group, prefix=()):
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if hasattr(command, "commands"):
+            yield from all_commands(command, (*prefix, name))
+
+
+def test_every_command_has_help():
+    for path, command in all_commands(cli):
+        assert command.help, f"`drill {' '.join(path)}` has no help"
+        assert "Usage" in run(*path, "--help").output
+
+
+def test_today_introduces_new_cards(toy_cards):
+    out = run("today").output
+    assert "add_scaled" in out and "new" in out and "asked in ~50% of interviews" in out
+    data = json.loads(run("today", "--json").output)
+    assert data["queue"][0]["slug"] == "add_scaled" and data["queue"][0]["kind"] == "new"
+
+
+def test_full_loop_pass_on_first_check(toy_cards, tmp_path):
+    started = json.loads(run("start", "--dir", str(tmp_path), "--json").output)
+    path = Path(started["path"])
+    text = path.read_text()
+    assert "Add scaled" in text and "Target: 5 min" in text and "Deadline 09:05" in text
+    assert rows("select card, ended_at from attempts") == [{"card": "add_scaled", "ended_at": None}]
+    path.write_text(text.replace("raise NotImplementedError", "return x + alpha * y"))
+    out = run("check", env={"DRILL_NOW": "2026-11-29T09:03:00+00:00"}).output
+    assert "PASS" in out and "quality 5" in out and "Next review 2026-11-30" in out
+    attempt = rows("select outcome, quality from attempts")[0]
+    assert attempt == {"outcome": "pass", "quality": 5}
+    schedule = rows("select repetitions, interval, ease_x100, due from schedule")
+    assert schedule == [{"repetitions": 1, "interval": 1, "ease_x100": 260, "due": "2026-11-30"}]
+    assert "add_scaled" not in run("today").output.split("Later")[0].split("\n", 1)[1]
+    # tomorrow it is due again
+    out = run("today", env={"DRILL_NOW": "2026-11-30T10:00:00+00:00"}).output
+    assert "due today" in out
+
+
+def test_failed_checks_then_pass_late(toy_cards, tmp_path):
+    path = Path(json.loads(run("start", "--dir", str(tmp_path), "--json").output)["path"])
+    path.write_text((ATTEMPTS / "partial.py").read_text())
+    out = run("check", ok=False, env={"DRILL_NOW": "2026-11-29T09:02:00+00:00"}).output
+    assert "FAIL" in out and "alpha must scale y" in out and "2/3 tests passed" in out
+    path.write_text(path.read_text().replace("x + y", "x + alpha * y"))
+    out = run("check", env={"DRILL_NOW": "2026-11-29T09:10:00+00:00"}).output
+    assert "quality 3" in out and "once more today" in out
+    assert [r["status"] for r in rows("select status from checks")] == ["fail", "pass"]
+    assert "again" in run("today", env={"DRILL_NOW": "2026-11-29T11:00:00+00:00"}).output
+
+
+def test_giveup_shows_reference_and_grades(toy_cards, tmp_path):
+    path = Path(json.loads(run("start", "--dir", str(tmp_path), "--json").output)["path"])
+    path.write_text((ATTEMPTS / "partial.py").read_text())
+    run("check", ok=False)
+    out = run("giveup").output
+    assert "return x + alpha * y" in out and "quality 2" in out
+    assert rows("select quality, source from reviews") == [{"quality": 2, "source": "giveup"}]
+
+
+def test_quality_override(toy_cards, tmp_path):
+    path = Path(json.loads(run("start", "--dir", str(tmp_path), "--json").output)["path"])
+    path.write_text((ATTEMPTS / "partial.py").read_text().replace("x + y", "x + alpha * y"))
+    run("check", "--quality", "4")
+    assert rows("select quality, source from reviews") == [{"quality": 4, "source": "override"}]
+
+
+def test_check_json_no_record_changes_nothing(toy_cards):
+    result = run("check", str(ATTEMPTS / "partial.py"), "--card", "add_scaled", "--json", "--no-record", ok=False)
+    verdict = json.loads(result.stdout)
+    assert list(verdict) == ["card", "status", "passed", "failed", "tests", "duration_s", "device"]
+    assert (verdict["status"], verdict["passed"], verdict["failed"]) == ("fail", 2, 1)
+    assert not paths.db_path().exists() or rows("select * from checks") == []
+
+
+def test_solution_only_after_an_attempt(toy_cards, tmp_path):
+    assert "no attempt" in run("solution", "add_scaled", ok=False).output
+    run("start", "add_scaled", "--dir", str(tmp_path))
+    assert "return x + alpha * y" in run("solution", "add_scaled").output
+
+
+def test_start_twice_resumes(toy_cards, tmp_path):
+    first = json.loads(run("start", "add_scaled", "--dir", str(tmp_path), "--json").output)
+    again = json.loads(run("start", "add_scaled", "--dir", str(tmp_path), "--json").output)
+    assert again["resumed"] and again["path"] == first["path"]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["start", "nope"], "no card named `nope`"),
+        (["show", "nope"], "no card named `nope`"),
+        (["check"], "no attempt in progress"),
+        (["giveup"], "no attempt in progress"),
+        (["check", "/nonexistent.py", "--card", "add_scaled"], "no file at"),
+        (["config", "budget_minutes", "lots"], "must be a whole number"),
+    ],
+)
+def test_bad_input_is_one_line(toy_cards, args, words):
+    result = run(*args, ok=False)
+    assert words in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_bad_drill_now(toy_cards):
+    result = run("today", env={"DRILL_NOW": "yesterday-ish"}, ok=False)
+    assert "DRILL_NOW" in result.output and "not an ISO date-time" in result.output
+
+
+def test_corrupt_database_is_left_alone(toy_cards):
+    paths.db_path().parent.mkdir(parents=True)
+    paths.db_path().write_bytes(b"this is not sqlite" * 100)
+    result = run("today", ok=False)
+    assert "unreadable" in result.output and "nothing was changed" in result.output
+    assert paths.db_path().read_bytes() == b"this is not sqlite" * 100
+
+
+def test_broken_card_folder_is_skipped_with_a_warning(tmp_path, monkeypatch):
+    bank = tmp_path / "bank" / "toy"
+    bank.mkdir(parents=True)
+    import shutil
+
+    from conftest import TOY_CARDS
+
+    shutil.copytree(TOY_CARDS / "toy" / "add_scaled", bank / "add_scaled")
+    (bank / "broken").mkdir()
+    (bank / "broken" / "card.toml").write_text("title = [unclosed")
+    for name in ("prompt.md", "blank.py.j2", "reference.py", "verify.py"):
+        (bank / "broken" / name).write_text("")
+    monkeypatch.setenv("DRILL_CARDS", str(tmp_path / "bank"))
+    result = run("list")
+    assert "add_scaled" in result.stdout
+    assert "card `broken`: card.toml is not valid TOML" in result.stderr
+    (bank / "broken" / "verify.py").unlink()
+    result = run("cards", "check", "broken", ok=False)
+    assert "missing verify.py" in result.output
+
+
+def test_config_round_trip(toy_cards):
+    run("config", "budget_minutes", "30")
+    assert "budget_minutes = 30" in run("config").output
+    assert "budget 30 min" in run("today").output
