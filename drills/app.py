@@ -38,7 +38,11 @@ def card(slug: str) -> Card:
     catalog = cards()
     if slug not in catalog:
         close = [s for s in catalog if slug in s or s in slug]
-        hint = f" (did you mean {', '.join(close)}?)" if close else " (`drill list` shows them)"
+        hint = (
+            f" (did you mean {', '.join(close)}?)"
+            if close
+            else " (`drill list` shows them)"
+        )
         raise DrillError(f"no card named `{slug}`{hint}")
     return catalog[slug]
 
@@ -59,7 +63,9 @@ def _settings_int(values: dict[str, str], key: str) -> int:
     try:
         return int(values[key])
     except ValueError:
-        raise DrillError(f"setting {key} is {values[key]!r}, not a whole number: `drill config {key} N`") from None
+        raise DrillError(
+            f"setting {key} is {values[key]!r}, not a whole number: `drill config {key} N`"
+        ) from None
 
 
 def today(now: datetime, budget: int | None = None, new: int | None = None) -> Today:
@@ -68,12 +74,17 @@ def today(now: datetime, budget: int | None = None, new: int | None = None) -> T
     rollover = _settings_int(settings, "rollover_hour")
     day = study_day(now, rollover)
     catalog = cards()
-    infos = [CardInfo(c.slug, c.title, c.frequency, c.minutes, c.prerequisites) for c in catalog.values()]
+    infos = [
+        CardInfo(c.slug, c.title, c.frequency, c.minutes, c.prerequisites)
+        for c in catalog.values()
+    ]
     return build_today(
         infos,
         {k: v for k, v in db.states().items() if k in catalog},
         day,
-        budget_minutes=_settings_int(settings, "budget_minutes") if budget is None else budget,
+        budget_minutes=_settings_int(settings, "budget_minutes")
+        if budget is None
+        else budget,
         new_limit=_settings_int(settings, "new_per_day") if new is None else new,
         passed=db.passed_cards(),
         in_progress=[a["card"] for a in db.open_attempts()],
@@ -98,13 +109,22 @@ def catalog_rows(now: datetime) -> list[dict]:
             state = "due"
         else:
             state = "learning" if s.repetitions < 3 else "review"
-        rows.append({
-            "slug": c.slug, "title": c.title, "track": c.track, "frequency": c.frequency,
-            "minutes": c.minutes, "difficulty": c.difficulty, "state": state,
-            "due": s.due if s else None, "interval": s.interval if s else None,
-            "ease": s.easiness if s else None, "reviews": s.reviews if s else 0,
-            "devices": c.devices,
-        })
+        rows.append(
+            {
+                "slug": c.slug,
+                "title": c.title,
+                "track": c.track,
+                "frequency": c.frequency,
+                "minutes": c.minutes,
+                "difficulty": c.difficulty,
+                "state": state,
+                "due": s.due if s else None,
+                "interval": s.interval if s else None,
+                "ease": s.easiness if s else None,
+                "reviews": s.reviews if s else 0,
+                "devices": c.devices,
+            }
+        )
     return rows
 
 
@@ -122,7 +142,9 @@ def _open_attempt_for(db: Reader, slug: str):
     return next((a for a in db.open_attempts() if a["card"] == slug), None)
 
 
-def start(slug: str | None, now: datetime, directory: Path | None, restart: bool = False) -> Started:
+def start(
+    slug: str | None, now: datetime, directory: Path | None, restart: bool = False
+) -> Started:
     from drills.render import render_blank
 
     if slug is None:
@@ -134,9 +156,16 @@ def start(slug: str | None, now: datetime, directory: Path | None, restart: bool
     db = store()
     current = _open_attempt_for(db, slug)
     if current is not None and not restart:
-        return Started(c, Path(current["path"]), from_iso(current["started_at"]),
-                       from_iso(current["deadline_at"]), resumed=True)
-    if current is not None:  # a restart gives up nothing: the old attempt just ends unrecorded
+        return Started(
+            c,
+            Path(current["path"]),
+            from_iso(current["started_at"]),
+            from_iso(current["deadline_at"]),
+            resumed=True,
+        )
+    if (
+        current is not None
+    ):  # a restart gives up nothing: the old attempt just ends unrecorded
         db.end_attempt(current["id"], "restarted", None, now)
     directory = directory or paths.workspace_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -168,8 +197,13 @@ class Checked:
     elapsed_s: float | None
 
 
-def check(path: Path | None, slug: str | None, now: datetime, record: bool = True,
-          quality: int | None = None) -> Checked:
+def check(
+    path: Path | None,
+    slug: str | None,
+    now: datetime,
+    record: bool = True,
+    quality: int | None = None,
+) -> Checked:
     db = reader()
     attempt = None
     if path is None:
@@ -177,13 +211,17 @@ def check(path: Path | None, slug: str | None, now: datetime, record: bool = Tru
         if slug:
             opened = [a for a in opened if a["card"] == slug]
         if not opened:
-            raise DrillError("no attempt in progress: `drill start` begins one, or give a PATH to check")
+            raise DrillError(
+                "no attempt in progress: `drill start` begins one, or give a PATH to check"
+            )
         attempt = opened[0]
         path = Path(attempt["path"])
     else:
         path = path.resolve()
         if record:
-            attempt = next((a for a in db.open_attempts() if Path(a["path"]) == path), None)
+            attempt = next(
+                (a for a in db.open_attempts() if Path(a["path"]) == path), None
+            )
     if not path.is_file():
         raise DrillError(f"no file at {path}")
     slug = slug or (attempt["card"] if attempt else None) or _card_from_file(path)
@@ -201,7 +239,9 @@ def check(path: Path | None, slug: str | None, now: datetime, record: bool = Tru
     return _record(c, verdict, attempt, now, quality)
 
 
-def _record(c: Card, verdict: dict, attempt, now: datetime, quality: int | None) -> Checked:
+def _record(
+    c: Card, verdict: dict, attempt, now: datetime, quality: int | None
+) -> Checked:
     from engine.quality import Outcome, quality_of
 
     db = store()
@@ -221,7 +261,9 @@ def _record(c: Card, verdict: dict, attempt, now: datetime, quality: int | None)
 def _review(db, slug: str, quality: int, now: datetime, source: str) -> dict:
     if not 0 <= quality <= 5:
         raise DrillError(f"--quality must be 0..5, got {quality}")
-    return db.review(slug, quality, now, _settings_int(db.settings(), "rollover_hour"), source)
+    return db.review(
+        slug, quality, now, _settings_int(db.settings(), "rollover_hour"), source
+    )
 
 
 @dataclass
@@ -244,8 +286,14 @@ def give_up(slug: str | None, now: datetime, quality: int | None = None) -> Gave
     attempt = opened[0]
     c = card(attempt["card"])
     checks = db.checks_for(attempt["id"])
-    best = max((k["passed"] / max(1, k["passed"] + k["failed"]) for k in checks
-                if k["status"] in ("pass", "fail")), default=0.0)
+    best = max(
+        (
+            k["passed"] / max(1, k["passed"] + k["failed"])
+            for k in checks
+            if k["status"] in ("pass", "fail")
+        ),
+        default=0.0,
+    )
     elapsed = (now - from_iso(attempt["started_at"])).total_seconds()
     measured = quality_of(Outcome(False, len(checks), elapsed, c.minutes * 60, best))
     q = measured if quality is None else quality
@@ -258,7 +306,9 @@ def solution(slug: str) -> str:
     c = card(slug)
     db = reader()
     if not db.attempts_for(slug):
-        raise DrillError(f"no attempt at `{slug}` yet: the solution opens after one (`drill start {slug}`)")
+        raise DrillError(
+            f"no attempt at `{slug}` yet: the solution opens after one (`drill start {slug}`)"
+        )
     return (c.path / "reference.py").read_text(encoding="utf-8")
 
 
@@ -266,9 +316,13 @@ def set_config(key: str, value: str) -> None:
     from engine.reader import DEFAULT_SETTINGS
 
     if key not in DEFAULT_SETTINGS:
-        raise DrillError(f"unknown setting {key!r}; settings: {', '.join(DEFAULT_SETTINGS)}")
+        raise DrillError(
+            f"unknown setting {key!r}; settings: {', '.join(DEFAULT_SETTINGS)}"
+        )
     if not value.isdigit() or (key == "rollover_hour" and int(value) > 23):
-        raise DrillError(f"{key} must be a whole number{' 0..23' if key == 'rollover_hour' else ''}")
+        raise DrillError(
+            f"{key} must be a whole number{' 0..23' if key == 'rollover_hour' else ''}"
+        )
     store().set_setting(key, value)
 
 

@@ -7,7 +7,7 @@ import ast
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from drills.grade import grade
@@ -29,7 +29,8 @@ def surface(source: str) -> dict[str, str]:
             methods = [
                 f"{m.name}({_signature(m)})"
                 for m in node.body
-                if isinstance(m, ast.FunctionDef) and (m.name == "__init__" or not m.name.startswith("_"))
+                if isinstance(m, ast.FunctionDef)
+                and (m.name == "__init__" or not m.name.startswith("_"))
             ]
             found[node.name] = "; ".join(methods)
     return found
@@ -45,8 +46,14 @@ def _bug(path: Path) -> str:
 def _jobs(card: Card, blank: Path) -> list[tuple[str, Path, bool]]:
     """(label, file, should_pass) for every file the card's verifier must judge."""
     jobs = [("reference", card.path / "reference.py", True), ("blank", blank, False)]
-    jobs += [(f"mutant `{p.name}`", p, False) for p in sorted((card.path / "mutants").glob("*.py"))]
-    jobs += [(f"alternative `{p.name}`", p, True) for p in sorted((card.path / "alternatives").glob("*.py"))]
+    jobs += [
+        (f"mutant `{p.name}`", p, False)
+        for p in sorted((card.path / "mutants").glob("*.py"))
+    ]
+    jobs += [
+        (f"alternative `{p.name}`", p, True)
+        for p in sorted((card.path / "alternatives").glob("*.py"))
+    ]
     return jobs
 
 
@@ -54,16 +61,25 @@ def static_problems(card: Card, blank_source: str) -> list[str]:
     problems = []
     mutants = list((card.path / "mutants").glob("*.py"))
     if len(mutants) < 3:
-        problems.append(f"`{card.slug}` has {len(mutants)} mutants: add realistic bugs to mutants/ (at least 3)")
+        problems.append(
+            f"`{card.slug}` has {len(mutants)} mutants: add realistic bugs to mutants/ (at least 3)"
+        )
     try:
-        blank, reference = surface(blank_source), surface((card.path / "reference.py").read_text())
+        blank, reference = (
+            surface(blank_source),
+            surface((card.path / "reference.py").read_text()),
+        )
     except SyntaxError as exc:
         return problems + [f"`{card.slug}`: blank or reference does not parse: {exc}"]
     if blank.keys() != reference.keys():
-        problems.append(f"`{card.slug}`: blank defines {sorted(blank)} but reference defines {sorted(reference)}")
+        problems.append(
+            f"`{card.slug}`: blank defines {sorted(blank)} but reference defines {sorted(reference)}"
+        )
     for name in blank.keys() & reference.keys():
         if blank[name] != reference[name]:
-            problems.append(f"`{card.slug}`: `{name}` differs: blank ({blank[name]}) vs reference ({reference[name]})")
+            problems.append(
+                f"`{card.slug}`: `{name}` differs: blank ({blank[name]}) vs reference ({reference[name]})"
+            )
     return problems
 
 
@@ -71,18 +87,26 @@ def _judge(card: Card, label: str, path: Path, should_pass: bool) -> str | None:
     verdict = grade(card, path)
     status = verdict["status"]
     if should_pass and status != "pass":
-        failing = [f"{t['name']}: {t['message']}" for t in verdict["tests"] if t["status"] == "failed"]
+        failing = [
+            f"{t['name']}: {t['message']}"
+            for t in verdict["tests"]
+            if t["status"] == "failed"
+        ]
         detail = verdict.get("message") or (failing[0] if failing else "")
         return f"{label} of `{card.slug}` did not pass ({status}): {detail}"
     if not should_pass and status == "pass":
         if label == "blank":
             return f"the blank of `{card.slug}` passes its verifier: the verifier checks nothing"
-        return (f"{label} of `{card.slug}` passed: the verifier does not catch this bug "
-                f"({_bug(path)}); add a test that does")
+        return (
+            f"{label} of `{card.slug}` passed: the verifier does not catch this bug "
+            f"({_bug(path)}); add a test that does"
+        )
     return None
 
 
-def check_bank(slugs: list[str] | None = None, jobs: int | None = None, progress=None) -> list[str]:
+def check_bank(
+    slugs: list[str] | None = None, jobs: int | None = None, progress=None
+) -> list[str]:
     """Every problem found, as messages for a card author; calls progress(line, ok) as it goes."""
     problems: list[str] = []
     report = progress or (lambda line, ok: None)
@@ -100,7 +124,7 @@ def check_bank(slugs: list[str] | None = None, jobs: int | None = None, progress
         catalog = {s: catalog[s] for s in slugs}
     work = []
     with tempfile.TemporaryDirectory(prefix="drill-bank-") as tmp:
-        when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        when = datetime(2026, 1, 1, tzinfo=UTC)
         for card in catalog.values():
             blank_source = render_blank(card, when)
             blank = Path(tmp) / f"blank_{card.slug}.py"
@@ -110,9 +134,14 @@ def check_bank(slugs: list[str] | None = None, jobs: int | None = None, progress
                 problems.append(problem)
             work += [(card, *job) for job in _jobs(card, blank)]
         with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
-            for (card, label, path, should), problem in zip(work, pool.map(lambda w: _judge(*w), work)):
-                report(problem or f"{card.slug}: {label} {'passes' if should else 'fails'} as it should",
-                       problem is None)
+            for (card, label, path, should), problem in zip(
+                work, pool.map(lambda w: _judge(*w), work)
+            ):
+                report(
+                    problem
+                    or f"{card.slug}: {label} {'passes' if should else 'fails'} as it should",
+                    problem is None,
+                )
                 if problem:
                     problems.append(problem)
     return problems
@@ -123,4 +152,4 @@ def validate_folder(path: Path) -> Card:
     return load_card(path)
 
 
-__all__ = ["check_bank", "surface", "static_problems", "cards_root", "validate_folder"]
+__all__ = ["cards_root", "check_bank", "static_problems", "surface", "validate_folder"]

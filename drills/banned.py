@@ -25,7 +25,9 @@ class Violation:
 
     def describe(self) -> str:
         where = f" on line {self.line}" if self.line else ""
-        return f"uses banned `{self.name}`{where}: this drill must be written from scratch"
+        return (
+            f"uses banned `{self.name}`{where}: this drill must be written from scratch"
+        )
 
 
 def _matches(dotted: str, banned: list[str]) -> str | None:

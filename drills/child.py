@@ -45,13 +45,29 @@ def _devices(wanted: list[str], interpret: bool) -> list[str]:
     have_cuda = torch.cuda.is_available()
     devices = [d for d in wanted if d == "cpu" or (d == "cuda" and have_cuda)]
     if not devices and interpret:
-        devices = ["cpu"]  # a kernel card on a machine without a GPU: Triton's interpreter
+        devices = [
+            "cpu"
+        ]  # a kernel card on a machine without a GPU: Triton's interpreter
     return devices
+
+
+def _set_limits(limits: dict) -> None:
+    """Caps set here, first thing, rather than in a preexec_fn (unsafe with the bank's threads)."""
+    import resource
+
+    out = limits.get("output_bytes")
+    if out:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (out, out))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    memory = limits.get("memory_bytes")
+    if memory:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
 
 def main(spec_path: str) -> int:
     with open(spec_path) as f:
         spec = json.load(f)
+    _set_limits(spec.get("limits", {}))
     out, path = spec["result"], spec["attempt"]
     base = {"card": spec["card"], "device": ""}
 
@@ -60,10 +76,15 @@ def main(spec_path: str) -> int:
             source = f.read()
         violations = static_violations(source, spec["banned"])
     except SyntaxError as exc:
-        write_result(out, {**base, "status": "error", "message": _attempt_error(exc, path)})
+        write_result(
+            out, {**base, "status": "error", "message": _attempt_error(exc, path)}
+        )
         return 0
     except (OSError, UnicodeDecodeError) as exc:
-        write_result(out, {**base, "status": "error", "message": f"cannot read the attempt: {exc}"})
+        write_result(
+            out,
+            {**base, "status": "error", "message": f"cannot read the attempt: {exc}"},
+        )
         return 0
     if violations:
         message = "; ".join(v.describe() for v in violations)
@@ -87,13 +108,17 @@ def main(spec_path: str) -> int:
         write_result(out, {**base, "status": "banned", "message": str(exc)})
         return 0
     except BaseException as exc:  # noqa: BLE001 - any failure to import is the attempt's
-        write_result(out, {**base, "status": "error", "message": _attempt_error(exc, path)})
+        write_result(
+            out, {**base, "status": "error", "message": _attempt_error(exc, path)}
+        )
         return 0
 
     missing = [name for name in spec.get("names", []) if not hasattr(module, name)]
     if missing:
         names = ", ".join(f"`{n}`" for n in missing)
-        message = f"the attempt does not define {names} (see the contract in the header)"
+        message = (
+            f"the attempt does not define {names} (see the contract in the header)"
+        )
         write_result(out, {**base, "status": "error", "message": message})
         return 0
 
@@ -105,12 +130,17 @@ def main(spec_path: str) -> int:
     args = [
         spec["verify"],
         "-q",
-        "-p", "no:cacheprovider",
-        "-p", "no:randomly",
-        "--rootdir", os.path.dirname(spec["verify"]),
-        "-c", os.devnull,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "--rootdir",
+        os.path.dirname(spec["verify"]),
+        "-c",
+        os.devnull,
         "--tb=short",
-        "-W", "ignore::DeprecationWarning",
+        "-W",
+        "ignore::DeprecationWarning",
     ]
     pytest.main(args, plugins=[reporter])
     reporter.finish()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -29,7 +28,9 @@ class DrillGroup(click.Group):
 
 
 def json_option(f):
-    return click.option("json_", "--json", is_flag=True, help="Print JSON for scripts.")(f)
+    return click.option(
+        "json_", "--json", is_flag=True, help="Print JSON for scripts."
+    )(f)
 
 
 def _now():
@@ -45,31 +46,58 @@ def cli():
 
 
 @cli.command(name="today")
-@click.option("--minutes", type=int, help="Today's budget in minutes (default: setting budget_minutes).")
-@click.option("--new", "new", type=int, help="New cards allowed today (default: setting new_per_day).")
+@click.option(
+    "--minutes",
+    type=int,
+    help="Today's budget in minutes (default: setting budget_minutes).",
+)
+@click.option(
+    "--new",
+    "new",
+    type=int,
+    help="New cards allowed today (default: setting new_per_day).",
+)
 @json_option
 def drill_today(minutes, new, json_):
     """Show what to drill today, in priority order, and why."""
     queue = app.today(_now(), minutes, new)
     if json_:
-        return echo_json({
-            "day": queue.day.isoformat(), "budget_minutes": queue.budget_minutes,
-            "spent_minutes": queue.spent_minutes, "new_limit": queue.new_limit,
-            "queue": [e.__dict__ | {"priority": _finite(e.priority)} for e in queue.entries],
-            "later": [e.__dict__ | {"priority": _finite(e.priority)} for e in queue.later],
-        })
+        return echo_json(
+            {
+                "day": queue.day.isoformat(),
+                "budget_minutes": queue.budget_minutes,
+                "spent_minutes": queue.spent_minutes,
+                "new_limit": queue.new_limit,
+                "queue": [
+                    e.__dict__ | {"priority": _finite(e.priority)}
+                    for e in queue.entries
+                ],
+                "later": [
+                    e.__dict__ | {"priority": _finite(e.priority)} for e in queue.later
+                ],
+            }
+        )
     planned = sum(e.minutes for e in queue.entries)
-    click.echo(f"{queue.day:%A %d %B %Y} — {planned} min planned, budget {queue.budget_minutes} min"
-               f" ({queue.spent_minutes} done today)")
+    click.echo(
+        f"{queue.day:%A %d %B %Y} — {planned} min planned, budget {queue.budget_minutes} min"
+        f" ({queue.spent_minutes} done today)"
+    )
     if not queue.entries:
-        click.echo("Nothing to drill today. `drill list` shows every card; `drill start SLUG` starts one.")
+        click.echo(
+            "Nothing to drill today. `drill list` shows every card; `drill start SLUG` starts one."
+        )
     else:
-        rows = [[str(i), e.slug, e.kind, f"{e.minutes}m", e.reason] for i, e in enumerate(queue.entries, 1)]
+        rows = [
+            [str(i), e.slug, e.kind, f"{e.minutes}m", e.reason]
+            for i, e in enumerate(queue.entries, 1)
+        ]
         table(["#", "card", "", "time", "why"], rows)
         click.echo(f"\nNext: drill start {queue.entries[0].slug}")
     if queue.later:
-        click.echo(f"Later: {len(queue.later)} more over today's budget ({', '.join(e.slug for e in queue.later[:5])}"
-                   f"{', ...' if len(queue.later) > 5 else ''})")
+        click.echo(
+            f"Later: {len(queue.later)} more over today's budget ({', '.join(e.slug for e in queue.later[:5])}"
+            f"{', ...' if len(queue.later) > 5 else ''})"
+        )
 
 
 def _finite(x: float):
@@ -85,8 +113,18 @@ def drill_list(json_):
         return echo_json(rows)
     table(
         ["card", "track", "freq", "time", "state", "due", "ease"],
-        [[r["slug"], r["track"], f"{r['frequency']:.2f}", f"{r['minutes']}m", r["state"],
-          r["due"] or "-", f"{r['ease']:.2f}" if r["ease"] else "-"] for r in rows],
+        [
+            [
+                r["slug"],
+                r["track"],
+                f"{r['frequency']:.2f}",
+                f"{r['minutes']}m",
+                r["state"],
+                r["due"] or "-",
+                f"{r['ease']:.2f}" if r["ease"] else "-",
+            ]
+            for r in rows
+        ],
     )
 
 
@@ -97,10 +135,23 @@ def drill_show(slug, json_):
     """Show a card's prompt and contract."""
     c = app.card(slug)
     if json_:
-        return echo_json({"slug": c.slug, "title": c.title, "contract": c.contract, "prompt": c.prompt,
-                          "minutes": c.minutes, "banned": c.banned, "devices": c.devices,
-                          "frequency": c.frequency, "frequency_source": c.frequency_source})
-    click.echo(click.style(f"{c.title}", bold=True) + f"  [{c.slug}]  target {c.minutes} min, {c.difficulty}")
+        return echo_json(
+            {
+                "slug": c.slug,
+                "title": c.title,
+                "contract": c.contract,
+                "prompt": c.prompt,
+                "minutes": c.minutes,
+                "banned": c.banned,
+                "devices": c.devices,
+                "frequency": c.frequency,
+                "frequency_source": c.frequency_source,
+            }
+        )
+    click.echo(
+        click.style(f"{c.title}", bold=True)
+        + f"  [{c.slug}]  target {c.minutes} min, {c.difficulty}"
+    )
     click.echo(f"Contract: {c.contract}\n")
     click.echo(c.prompt.rstrip())
     if c.banned:
@@ -109,20 +160,37 @@ def drill_show(slug, json_):
 
 @cli.command(name="start")
 @click.argument("slug", required=False)
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              help="Write the blank file here instead of the workspace.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the blank file here instead of the workspace.",
+)
 @click.option("--edit", is_flag=True, help="Open the file in $VISUAL / $EDITOR.")
-@click.option("--restart", is_flag=True, help="Start over with a fresh blank if an attempt is open.")
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Start over with a fresh blank if an attempt is open.",
+)
 @json_option
 def drill_start(slug, directory, edit, restart, json_):
     """Start a timed attempt: render the blank file (default card: top of today's queue)."""
     s = app.start(slug, _now(), directory, restart)
     if json_:
-        return echo_json({"card": s.card.slug, "path": str(s.path), "started": s.started.isoformat(),
-                          "deadline": s.deadline.isoformat(), "resumed": s.resumed})
+        return echo_json(
+            {
+                "card": s.card.slug,
+                "path": str(s.path),
+                "started": s.started.isoformat(),
+                "deadline": s.deadline.isoformat(),
+                "resumed": s.resumed,
+            }
+        )
     verb = "Resumed" if s.resumed else "Started"
-    click.echo(f"{verb} {s.card.title} — target {s.card.minutes} min, deadline "
-               f"{s.deadline.astimezone():%H:%M}.")
+    click.echo(
+        f"{verb} {s.card.title} — target {s.card.minutes} min, deadline "
+        f"{s.deadline.astimezone():%H:%M}."
+    )
     click.echo(str(s.path))
     click.echo("Grade it with `drill check`; `drill giveup` shows the reference.")
     if edit:
@@ -131,9 +199,17 @@ def drill_start(slug, directory, edit, restart, json_):
 
 @cli.command(name="check")
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--card", "slug", help="The card to grade against (default: the attempt's).")
-@click.option("--no-record", is_flag=True, help="Grade only: record nothing, change no schedule.")
-@click.option("--quality", type=click.IntRange(0, 5), help="Override the SM-2 grade (0-5) if this check passes.")
+@click.option(
+    "--card", "slug", help="The card to grade against (default: the attempt's)."
+)
+@click.option(
+    "--no-record", is_flag=True, help="Grade only: record nothing, change no schedule."
+)
+@click.option(
+    "--quality",
+    type=click.IntRange(0, 5),
+    help="Override the SM-2 grade (0-5) if this check passes.",
+)
 @json_option
 def drill_check(path, slug, no_record, quality, json_):
     """Grade the current attempt (or PATH) with the card's verifier."""
@@ -141,10 +217,22 @@ def drill_check(path, slug, no_record, quality, json_):
 
     result = app.check(path, slug, _now(), record=not no_record, quality=quality)
     if json_:
-        verdict = {k: result.verdict[k] for k in
-                   ("card", "status", "passed", "failed", "tests", "duration_s", "device")}
+        verdict = {
+            k: result.verdict[k]
+            for k in (
+                "card",
+                "status",
+                "passed",
+                "failed",
+                "tests",
+                "duration_s",
+                "device",
+            )
+        }
         if result.verdict.get("message"):
             verdict["message"] = result.verdict["message"]
+        import json
+
         click.echo(json.dumps(verdict))
     else:
         print_check(result)
@@ -154,13 +242,17 @@ def drill_check(path, slug, no_record, quality, json_):
 
 @cli.command(name="giveup")
 @click.argument("slug", required=False)
-@click.option("--quality", type=click.IntRange(0, 5), help="Override the SM-2 grade (0-5).")
+@click.option(
+    "--quality", type=click.IntRange(0, 5), help="Override the SM-2 grade (0-5)."
+)
 def drill_giveup(slug, quality):
     """End the current attempt as a failure and show the reference solution."""
     g = app.give_up(slug, _now(), quality)
     click.echo(g.reference.rstrip())
-    click.echo(f"\nGave up on {g.card.title}: quality {g.quality}. It comes back today; "
-               f"next scheduled review {g.review['due']}.")
+    click.echo(
+        f"\nGave up on {g.card.title}: quality {g.quality}. It comes back today; "
+        f"next scheduled review {g.review['due']}."
+    )
 
 
 @cli.command(name="solution")
@@ -189,7 +281,9 @@ def cards_group():
 
 @cards_group.command(name="check")
 @click.argument("slugs", nargs=-1)
-@click.option("-j", "--jobs", type=int, default=0, help="Gradings at once (default: CPU count).")
+@click.option(
+    "-j", "--jobs", type=int, default=0, help="Gradings at once (default: CPU count)."
+)
 def cards_check(slugs, jobs):
     """Self-test the bank: references pass, blanks and mutants fail, metadata is valid."""
     from drills.bank import check_bank
@@ -197,7 +291,9 @@ def cards_check(slugs, jobs):
 
     problems = check_bank(list(slugs) or None, jobs=jobs or None, progress=print_bank)
     if problems:
-        raise click.ClickException(f"{len(problems)} problem(s) in the card bank (listed above)")
+        raise click.ClickException(
+            f"{len(problems)} problem(s) in the card bank (listed above)"
+        )
     click.echo("card bank OK")
 
 

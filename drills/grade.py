@@ -31,37 +31,42 @@ def _memory_limit() -> int | None:
     return 8 * 1024 * 1024 * 1024
 
 
-def _limits() -> None:  # runs in the child, before exec
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT, OUTPUT_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    cap = _memory_limit()
-    if cap:
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-
-
 def _tail(path: Path) -> str:
     with open(path, "rb") as f:
         f.seek(max(0, path.stat().st_size - TAIL))
         return f.read().decode("utf-8", "replace").strip()
 
 
-def _died(returncode: int, timed_out: bool, timeout: float, partial: dict | None, log: Path):
+def _died(
+    returncode: int, timed_out: bool, timeout: float, partial: dict | None, log: Path
+):
     """A verdict for a child that left no final result."""
     running = (partial or {}).get("running")
     during = f" during {running}" if running else ""
     if timed_out:
-        return "timeout", f"the attempt ran longer than {timeout:g} s{during} (an infinite loop?)"
+        return (
+            "timeout",
+            f"the attempt ran longer than {timeout:g} s{during} (an infinite loop?)",
+        )
     tail = _tail(log)
-    if returncode == -signal.SIGXFSZ or "File too large" in tail or log.stat().st_size >= OUTPUT_LIMIT:
-        return "error", f"the attempt wrote more than {OUTPUT_LIMIT >> 20} MiB of output{during}"
+    if (
+        returncode == -signal.SIGXFSZ
+        or "File too large" in tail
+        or log.stat().st_size >= OUTPUT_LIMIT
+    ):
+        return (
+            "error",
+            f"the attempt wrote more than {OUTPUT_LIMIT >> 20} MiB of output{during}",
+        )
     if returncode < 0:
         name = signal.Signals(-returncode).name
         return "error", f"the attempt crashed the grader with {name}{during}"
     if "MemoryError" in tail or "std::bad_alloc" in tail:
         return "error", f"the attempt ran out of memory{during}"
-    return "error", f"the grader exited ({returncode}){during} without a verdict: {tail}"
+    return (
+        "error",
+        f"the grader exited ({returncode}){during} without a verdict: {tail}",
+    )
 
 
 def grade(card: Card, attempt: Path, *, timeout: float | None = None) -> dict:
@@ -80,10 +85,16 @@ def grade(card: Card, attempt: Path, *, timeout: float | None = None) -> dict:
             "interpret": card.interpret,
             "names": public_names(card.path / "reference.py"),
             "result": str(result_path),
+            "limits": {"output_bytes": OUTPUT_LIMIT, "memory_bytes": _memory_limit()},
         }
         (tmp / "spec.json").write_text(json.dumps(spec))
         root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [root, os.environ.get("PYTHONPATH")])
+            ),
+        }
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         with open(log_path, "wb") as log:
             child = subprocess.Popen(
@@ -93,7 +104,6 @@ def grade(card: Card, attempt: Path, *, timeout: float | None = None) -> dict:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_limits,
                 env=env,
             )
             timed_out = False
@@ -103,13 +113,17 @@ def grade(card: Card, attempt: Path, *, timeout: float | None = None) -> dict:
                 timed_out = True
             finally:
                 try:
-                    os.killpg(child.pid, signal.SIGKILL)  # the child and anything it started
+                    os.killpg(
+                        child.pid, signal.SIGKILL
+                    )  # the child and anything it started
                 except ProcessLookupError:
                     pass
                 child.wait()
         result = json.loads(result_path.read_text()) if result_path.exists() else None
         if result is None or result.get("status") == "running":
-            status, message = _died(child.returncode, timed_out, timeout, result, log_path)
+            status, message = _died(
+                child.returncode, timed_out, timeout, result, log_path
+            )
             result = {**(result or {}), "status": status, "message": message}
     result.pop("running", None)
     result.pop("version", None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 
 import click
 
@@ -14,9 +14,16 @@ def echo_json(data) -> None:
 
 def table(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    width = shutil.get_terminal_size((100, 20)).columns
+    try:
+        width = os.get_terminal_size().columns
+    except OSError:
+        width = 100
     last = max(20, width - sum(widths[:-1]) - 2 * (len(widths) - 1))
-    click.echo(click.style("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), bold=True))
+    click.echo(
+        click.style(
+            "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), bold=True
+        )
+    )
     for row in rows:
         cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths)]
         tail = str(row[-1])

@@ -62,7 +62,9 @@ class Reporter:
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
         report = outcome.get_result()
-        if call.excinfo is not None and not call.excinfo.errisinstance(pytest.skip.Exception):
+        if call.excinfo is not None and not call.excinfo.errisinstance(
+            pytest.skip.Exception
+        ):
             report.drill_message = _message(call.excinfo, self.attempt_path)
 
     def pytest_runtest_logreport(self, report):
@@ -78,7 +80,11 @@ class Reporter:
     def pytest_collectreport(self, report):
         if report.failed:
             self.tests.append(
-                {"name": "collect", "status": "failed", "message": truncate(str(report.longrepr))}
+                {
+                    "name": "collect",
+                    "status": "failed",
+                    "message": truncate(str(report.longrepr)),
+                }
             )
 
     def finish(self):
@@ -106,4 +112,4 @@ class Reporter:
         write_result(self.out, result)
 
 
-__all__ = ["Reporter", "BannedCallError"]
+__all__ = ["BannedCallError", "Reporter"]

@@ -19,7 +19,9 @@ def header(card: Card, started: datetime) -> str:
         "Check with `drill check` (this file); give up with `drill giveup`.",
         "",
         "Contract:",
-        *textwrap.wrap(card.contract, 92, initial_indent="  ", subsequent_indent="    "),
+        *textwrap.wrap(
+            card.contract, 92, initial_indent="  ", subsequent_indent="    "
+        ),
         "",
         prompt,
     ]

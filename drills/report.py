@@ -8,8 +8,13 @@ from rich.table import Table
 console = Console(highlight=False)
 SHOWN = 12  # failing tests listed in full
 
-_STYLE = {"pass": "bold green", "fail": "bold red", "error": "bold red", "timeout": "bold yellow",
-          "banned": "bold magenta"}
+_STYLE = {
+    "pass": "bold green",
+    "fail": "bold red",
+    "error": "bold red",
+    "timeout": "bold yellow",
+    "banned": "bold magenta",
+}
 
 
 def _minutes(seconds: float) -> str:

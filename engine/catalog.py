@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import ast
+import json
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +33,9 @@ class Card:
     banned: list[str] = field(default_factory=list)
     companies: list[str] = field(default_factory=list)
     timeout_s: float = 60.0
-    interpret: bool = False  # a Triton card graded under the interpreter where no GPU is present
+    interpret: bool = (
+        False  # a Triton card graded under the interpreter where no GPU is present
+    )
 
     @property
     def prompt(self) -> str:
@@ -42,7 +43,10 @@ class Card:
 
 
 def cards_root() -> Path:
-    return Path(os.environ.get("DRILL_CARDS") or Path(__file__).resolve().parent.parent / "cards")
+    return Path(
+        os.environ.get("DRILL_CARDS")
+        or Path(__file__).resolve().parent.parent / "cards"
+    )
 
 
 def _typed(data: dict, key: str, kind, where: str, default=None):
@@ -60,16 +64,58 @@ def _typed(data: dict, key: str, kind, where: str, default=None):
     return value
 
 
-def load_card(path: Path) -> Card:
+def _parse_toml(path: Path, where: str, cache: dict) -> dict:
+    """card.toml's contents; `cache` maps a file to (mtime, size, data) so that the light
+    commands do not re-parse every card on every call."""
+    stat = path.stat()
+    signature = [stat.st_mtime_ns, stat.st_size]
+    hit = cache.get(str(path))
+    if hit and hit[0] == signature:
+        return hit[1]
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CardError(f"{where}: card.toml is not valid TOML ({exc})") from None
+    cache[str(path)] = [signature, data]
+    cache["_dirty"] = True
+    return data
+
+
+def _cache_path() -> Path:
+    from engine.paths import data_dir
+
+    return data_dir() / "catalog-cache.json"
+
+
+def _read_cache() -> dict:
+    try:
+        return json.loads(_cache_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(cache: dict) -> None:
+    if not cache.pop("_dirty", False):
+        return
+    path = _cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache we cannot write only costs speed
+
+
+def load_card(path: Path, cache: dict | None = None) -> Card:
     """Read one card folder; raises CardError naming the folder and what is wrong."""
     where = f"card `{path.name}`"
     missing = [name for name in CARD_FILES if not (path / name).is_file()]
     if missing:
         raise CardError(f"{where} ({path}) is missing {', '.join(missing)}")
-    try:
-        data = tomllib.loads((path / "card.toml").read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CardError(f"{where}: card.toml is not valid TOML ({exc})") from None
+    data = _parse_toml(path / "card.toml", where, cache if cache is not None else {})
     card = Card(
         slug=path.name,
         path=path,
@@ -89,32 +135,41 @@ def load_card(path: Path) -> Card:
         interpret=_typed(data, "interpret", bool, where, False),
     )
     if not 0.0 <= card.frequency <= 1.0:
-        raise CardError(f"{where}: `frequency` must be between 0 and 1, got {card.frequency}")
+        raise CardError(
+            f"{where}: `frequency` must be between 0 and 1, got {card.frequency}"
+        )
     if card.difficulty not in DIFFICULTIES:
         raise CardError(f"{where}: `difficulty` must be one of {DIFFICULTIES}")
     if card.minutes <= 0 or card.timeout_s <= 0:
         raise CardError(f"{where}: `minutes` and `timeout_s` must be positive")
     if not card.devices or set(card.devices) - DEVICES:
-        raise CardError(f"{where}: `devices` must be a non-empty subset of {sorted(DEVICES)}")
+        raise CardError(
+            f"{where}: `devices` must be a non-empty subset of {sorted(DEVICES)}"
+        )
     if card.track != path.parent.name:
-        raise CardError(f"{where}: `track` is {card.track!r} but the folder is in {path.parent.name}/")
+        raise CardError(
+            f"{where}: `track` is {card.track!r} but the folder is in {path.parent.name}/"
+        )
     return card
 
 
 def _folders(root: Path):
     if not root.is_dir():
         raise CardError(f"no card bank at {root}")
-    visible = lambda p: p.is_dir() and not p.name.startswith(("_", "."))  # noqa: E731
+    visible = lambda p: p.is_dir() and not p.name.startswith(("_", "."))
     for track in sorted(filter(visible, root.iterdir())):
         yield from sorted(filter(visible, track.iterdir()))
 
 
-def load_catalog(root: Path | None = None, errors: list[str] | None = None) -> dict[str, Card]:
+def load_catalog(
+    root: Path | None = None, errors: list[str] | None = None
+) -> dict[str, Card]:
     """Every card under `root/<track>/<slug>/`, keyed by slug.
 
     Strict by default (CardError on the first bad card). Given an `errors` list, a bad card is
     skipped and its message appended there, so one broken folder does not stop the tool."""
     cards: dict[str, Card] = {}
+    cache = _read_cache()
 
     def bad(message: str) -> None:
         if errors is None:
@@ -123,26 +178,33 @@ def load_catalog(root: Path | None = None, errors: list[str] | None = None) -> d
 
     for folder in _folders(root or cards_root()):
         try:
-            card = load_card(folder)
+            card = load_card(folder, cache)
         except CardError as exc:
+            _write_cache(cache)
             bad(str(exc))
             continue
         if card.slug in cards:
-            bad(f"card `{card.slug}` exists twice: {cards[card.slug].path} and {folder}")
+            bad(
+                f"card `{card.slug}` exists twice: {cards[card.slug].path} and {folder}"
+            )
             continue
         cards[card.slug] = card
     for card in cards.values():
         unknown = [p for p in card.prerequisites if p not in cards]
         if unknown:
             bad(f"card `{card.slug}`: unknown prerequisites {unknown}")
+    _write_cache(cache)
     return cards
 
 
 def public_names(path: Path) -> list[str]:
     """Top-level public functions and classes a solution file defines."""
+    import ast
+
     tree = ast.parse(path.read_text(encoding="utf-8"))
     return [
         node.name
         for node in tree.body
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_")
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+        and not node.name.startswith("_")
     ]

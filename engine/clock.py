@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 
 class ClockError(ValueError):
@@ -15,7 +15,9 @@ def parse_when(text: str) -> datetime:
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ClockError(f"not an ISO date-time: {text!r} (e.g. 2026-11-29T09:30)") from None
+        raise ClockError(
+            f"not an ISO date-time: {text!r} (e.g. 2026-11-29T09:30)"
+        ) from None
     return when.astimezone() if when.tzinfo is None else when
 
 
@@ -27,7 +29,7 @@ def now() -> datetime:
             return parse_when(fixed)
         except ClockError as exc:
             raise ClockError(f"DRILL_NOW: {exc}") from None
-    return datetime.now(timezone.utc).astimezone()
+    return datetime.now(UTC).astimezone()
 
 
 def study_day(when: datetime, rollover_hour: int = 4) -> date:
@@ -37,7 +39,7 @@ def study_day(when: datetime, rollover_hour: int = 4) -> date:
 
 def iso(when: datetime) -> str:
     """Stored form: ISO-8601 UTC."""
-    return when.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return when.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def from_iso(text: str) -> datetime:

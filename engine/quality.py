@@ -10,10 +10,14 @@ from engine.sm2 import Quality
 @dataclass(frozen=True)
 class Outcome:
     passed: bool  # the attempt ended with a passing check
-    failed_checks: int  # checks before the passing one (or all checks, when it did not pass)
+    failed_checks: (
+        int  # checks before the passing one (or all checks, when it did not pass)
+    )
     elapsed_s: float  # from start to the passing check (or to giving up)
     target_s: float  # the card's target time
-    best_fraction: float  # best share of tests passing in any check (0 when never checked)
+    best_fraction: (
+        float  # best share of tests passing in any check (0 when never checked)
+    )
 
 
 def quality_of(outcome: Outcome) -> Quality:

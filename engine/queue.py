@@ -46,14 +46,22 @@ def _pct(frequency: float) -> str:
 
 def due_entry(card: CardInfo, state: CardState, day: date) -> Entry | None:
     if state.again_on == day.isoformat():
-        return Entry(card.slug, card.title, "again", card.minutes, card.frequency * 2,
-                     f"graded below 4 today: once more until it sticks; {_pct(card.frequency)}")
+        return Entry(
+            card.slug,
+            card.title,
+            "again",
+            card.minutes,
+            card.frequency * 2,
+            f"graded below 4 today: once more until it sticks; {_pct(card.frequency)}",
+        )
     due = date.fromisoformat(state.due)
     if due > day:
         return None
     overdue = (day - due).days
     priority = card.frequency * (1 + overdue / max(state.interval, 1))
-    when = "due today" if overdue == 0 else f"{overdue} day{'s' * (overdue != 1)} overdue"
+    when = (
+        "due today" if overdue == 0 else f"{overdue} day{'s' * (overdue != 1)} overdue"
+    )
     reason = f"{when} (interval {state.interval} d, ease {state.ease_x100 / 100:.2f}); {_pct(card.frequency)}"
     return Entry(card.slug, card.title, "due", card.minutes, priority, reason)
 
@@ -76,11 +84,23 @@ def build_today(
     new_today += sum(1 for s in set(in_progress) if s not in states)
 
     entries = [
-        Entry(s, by_slug[s].title, "in progress", by_slug[s].minutes, float("inf"), "started, not finished")
-        for s in dict.fromkeys(in_progress) if s in by_slug
+        Entry(
+            s,
+            by_slug[s].title,
+            "in progress",
+            by_slug[s].minutes,
+            float("inf"),
+            "started, not finished",
+        )
+        for s in dict.fromkeys(in_progress)
+        if s in by_slug
     ]
     busy = {e.slug for e in entries}
-    due = [due_entry(c, states[c.slug], day) for c in cards if c.slug in states and c.slug not in busy]
+    due = [
+        due_entry(c, states[c.slug], day)
+        for c in cards
+        if c.slug in states and c.slug not in busy
+    ]
     due = sorted((e for e in due if e), key=lambda e: (-e.priority, e.slug))
 
     new = []
@@ -91,7 +111,16 @@ def build_today(
         if waiting:
             continue
         after = f"; builds on {', '.join(c.prerequisites)}" if c.prerequisites else ""
-        new.append(Entry(c.slug, c.title, "new", c.minutes, c.frequency, f"new: {_pct(c.frequency)}{after}"))
+        new.append(
+            Entry(
+                c.slug,
+                c.title,
+                "new",
+                c.minutes,
+                c.frequency,
+                f"new: {_pct(c.frequency)}{after}",
+            )
+        )
 
     used = spent + sum(e.minutes for e in entries)
     fits, later = list(entries), []

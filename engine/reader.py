@@ -41,7 +41,9 @@ class CardState:
 def _fail(path: Path, exc: Exception) -> StoreError:
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return StoreError(f"the database {path} is locked by another program; try again in a moment")
+        return StoreError(
+            f"the database {path} is locked by another program; try again in a moment"
+        )
     return StoreError(
         f"the database {path} is unreadable ({text}); nothing was changed: move it aside "
         "or restore a backup, and drill starts a new one"
@@ -61,7 +63,9 @@ def connect_readonly(path: Path) -> sqlite3.Connection | None:
     if version != SCHEMA_VERSION:
         conn.close()
         if version > SCHEMA_VERSION:
-            raise StoreError(f"the database {path} was written by a newer drill; upgrade drill")
+            raise StoreError(
+                f"the database {path} was written by a newer drill; upgrade drill"
+            )
         return None
     return conn
 
@@ -81,7 +85,12 @@ class Reader:
 
     def settings(self) -> dict[str, str]:
         values = dict(DEFAULT_SETTINGS)
-        values.update({r["key"]: r["value"] for r in self._rows("select key, value from settings")})
+        values.update(
+            {
+                r["key"]: r["value"]
+                for r in self._rows("select key, value from settings")
+            }
+        )
         return values
 
     def states(self) -> dict[str, CardState]:
@@ -92,19 +101,26 @@ class Reader:
         return {r["card"]: CardState(**dict(r)) for r in rows}
 
     def open_attempts(self) -> list[sqlite3.Row]:
-        return self._rows("select * from attempts where ended_at is null order by started_at desc, id desc")
+        return self._rows(
+            "select * from attempts where ended_at is null order by started_at desc, id desc"
+        )
 
     def attempts_for(self, card: str) -> list[sqlite3.Row]:
         return self._rows("select * from attempts where card = ? order by id", (card,))
 
     def checks_for(self, attempt_id: int) -> list[sqlite3.Row]:
-        return self._rows("select * from checks where attempt_id = ? order by id", (attempt_id,))
+        return self._rows(
+            "select * from checks where attempt_id = ? order by id", (attempt_id,)
+        )
 
     def reviews_on(self, day: str) -> list[sqlite3.Row]:
         return self._rows("select * from reviews where day = ? order by id", (day,))
 
     def passed_cards(self) -> set[str]:
-        return {r["card"] for r in self._rows("select distinct card from reviews where quality >= 3")}
+        return {
+            r["card"]
+            for r in self._rows("select distinct card from reviews where quality >= 3")
+        }
 
     def reviews(self) -> list[sqlite3.Row]:
         return self._rows("select * from reviews order by id")

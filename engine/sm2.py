@@ -38,7 +38,9 @@ def _ease_step_x100(quality: int) -> int:
     return 10 - miss * (8 + miss * 2)  # hundredths: 0.1 - (5-q)(0.08 + (5-q)0.02)
 
 
-def review_x100(repetitions: int, interval: int, ease_x100: int, quality: int) -> tuple[int, int, int]:
+def review_x100(
+    repetitions: int, interval: int, ease_x100: int, quality: int
+) -> tuple[int, int, int]:
     """The exact step, EF in hundredths."""
     if not 0 <= quality <= 5:
         raise ValueError(f"quality must be 0..5, got {quality}")
@@ -55,7 +57,11 @@ def review_x100(repetitions: int, interval: int, ease_x100: int, quality: int) -
     return repetitions, interval, ease_x100
 
 
-def review(repetitions: int, interval: int, easiness: float, quality: int) -> tuple[int, int, float]:
+def review(
+    repetitions: int, interval: int, easiness: float, quality: int
+) -> tuple[int, int, float]:
     """One SM-2 review: (repetitions, interval in days, easiness) after grading with `quality`."""
-    reps, days, ease_x100 = review_x100(repetitions, interval, round(easiness * 100), quality)
+    reps, days, ease_x100 = review_x100(
+        repetitions, interval, round(easiness * 100), quality
+    )
     return reps, days, ease_x100 / 100

@@ -69,10 +69,17 @@ class Store(Reader):
             self.db["settings"].upsert({"key": key, "value": value}, pk="key")
 
     # -- attempts and checks ----------------------------------------------------------------
-    def start_attempt(self, card: str, path: Path, started: datetime, deadline: datetime) -> int:
+    def start_attempt(
+        self, card: str, path: Path, started: datetime, deadline: datetime
+    ) -> int:
         with self._write():
             table = self.db["attempts"].insert(
-                {"card": card, "started_at": iso(started), "deadline_at": iso(deadline), "path": str(path)}
+                {
+                    "card": card,
+                    "started_at": iso(started),
+                    "deadline_at": iso(deadline),
+                    "path": str(path),
+                }
             )
         return table.last_pk
 
@@ -91,12 +98,19 @@ class Store(Reader):
         with self._write():
             return self.db["checks"].insert(row).last_pk
 
-    def end_attempt(self, attempt_id: int, outcome: str, quality: int, at: datetime) -> None:
+    def end_attempt(
+        self, attempt_id: int, outcome: str, quality: int, at: datetime
+    ) -> None:
         with self._write():
-            self.db["attempts"].update(attempt_id, {"ended_at": iso(at), "outcome": outcome, "quality": quality})
+            self.db["attempts"].update(
+                attempt_id,
+                {"ended_at": iso(at), "outcome": outcome, "quality": quality},
+            )
 
     # -- reviews ----------------------------------------------------------------------------
-    def review(self, card: str, quality: int, at: datetime, rollover_hour: int, source: str) -> dict:
+    def review(
+        self, card: str, quality: int, at: datetime, rollover_hour: int, source: str
+    ) -> dict:
         """Log a review and step the card's SM-2 state. The first review of a study day counts;
         later ones that day are same-day repeats: logged, and they only settle `again_on`."""
         day = study_day(at, rollover_hour)
@@ -128,9 +142,18 @@ class Store(Reader):
         }
         with self._write():
             self.db["reviews"].insert(
-                {"card": card, "at": iso(at), "day": day.isoformat(), "quality": quality, "source": source,
-                 "counted": int(counted), "repetitions": reps, "interval": interval, "ease_x100": ease,
-                 "due": due.isoformat()}
+                {
+                    "card": card,
+                    "at": iso(at),
+                    "day": day.isoformat(),
+                    "quality": quality,
+                    "source": source,
+                    "counted": int(counted),
+                    "repetitions": reps,
+                    "interval": interval,
+                    "ease_x100": ease,
+                    "due": due.isoformat(),
+                }
             )
             self.db["schedule"].upsert(row, pk="card")
         return {**row, "counted": counted}

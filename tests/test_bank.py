@@ -3,11 +3,10 @@
 import shutil
 
 import pytest
+from conftest import TOY_CARDS
 
 from drills.bank import check_bank, static_problems
 from engine.catalog import load_catalog
-
-from conftest import TOY_CARDS
 
 
 @pytest.mark.slow
@@ -27,12 +26,18 @@ def test_a_mutant_that_passes_is_reported(tmp_path, monkeypatch):
     shutil.copytree(TOY_CARDS, tmp_path / "bank")
     card = tmp_path / "bank" / "toy" / "add_scaled"
     (card / "mutants" / "uses_subtraction_twice.py").write_text(
-        "def add_scaled(x, y, alpha=1.0):\n    return x - (-alpha) * y  # bug: none really\n")
-    (card / "blank.py.j2").write_text("{{ header }}\ndef add_scaled(x, y, alpha=2.0):\n    raise NotImplementedError\n")
+        "def add_scaled(x, y, alpha=1.0):\n    return x - (-alpha) * y  # bug: none really\n"
+    )
+    (card / "blank.py.j2").write_text(
+        "{{ header }}\ndef add_scaled(x, y, alpha=2.0):\n    raise NotImplementedError\n"
+    )
     monkeypatch.setenv("DRILL_CARDS", str(tmp_path / "bank"))
     problems = check_bank(["add_scaled"])
-    assert any("mutant `uses_subtraction_twice.py` of `add_scaled` passed" in p and "none really" in p
-               for p in problems), problems
+    assert any(
+        "mutant `uses_subtraction_twice.py` of `add_scaled` passed" in p
+        and "none really" in p
+        for p in problems
+    ), problems
     assert any("`add_scaled` differs: blank" in p for p in problems), problems
 
 

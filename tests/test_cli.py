@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import ATTEMPTS
 
 from drills.cli import cli
 from engine import paths
-
-from conftest import ATTEMPTS
 
 
 def run(*args, env=None, ok=True):
@@ -43,7 +42,9 @@ def test_today_introduces_new_cards(toy_cards):
     out = run("today").output
     assert "add_scaled" in out and "new" in out and "asked in ~50% of interviews" in out
     data = json.loads(run("today", "--json").output)
-    assert data["queue"][0]["slug"] == "add_scaled" and data["queue"][0]["kind"] == "new"
+    assert (
+        data["queue"][0]["slug"] == "add_scaled" and data["queue"][0]["kind"] == "new"
+    )
 
 
 def test_full_loop_pass_on_first_check(toy_cards, tmp_path):
@@ -51,14 +52,18 @@ def test_full_loop_pass_on_first_check(toy_cards, tmp_path):
     path = Path(started["path"])
     text = path.read_text()
     assert "Add scaled" in text and "Target: 5 min" in text and "Deadline 09:05" in text
-    assert rows("select card, ended_at from attempts") == [{"card": "add_scaled", "ended_at": None}]
+    assert rows("select card, ended_at from attempts") == [
+        {"card": "add_scaled", "ended_at": None}
+    ]
     path.write_text(text.replace("raise NotImplementedError", "return x + alpha * y"))
     out = run("check", env={"DRILL_NOW": "2026-11-29T09:03:00+00:00"}).output
     assert "PASS" in out and "quality 5" in out and "Next review 2026-11-30" in out
     attempt = rows("select outcome, quality from attempts")[0]
     assert attempt == {"outcome": "pass", "quality": 5}
     schedule = rows("select repetitions, interval, ease_x100, due from schedule")
-    assert schedule == [{"repetitions": 1, "interval": 1, "ease_x100": 260, "due": "2026-11-30"}]
+    assert schedule == [
+        {"repetitions": 1, "interval": 1, "ease_x100": 260, "due": "2026-11-30"}
+    ]
     assert "add_scaled" not in run("today").output.split("Later")[0].split("\n", 1)[1]
     # tomorrow it is due again
     out = run("today", env={"DRILL_NOW": "2026-11-30T10:00:00+00:00"}).output
@@ -66,7 +71,9 @@ def test_full_loop_pass_on_first_check(toy_cards, tmp_path):
 
 
 def test_failed_checks_then_pass_late(toy_cards, tmp_path):
-    path = Path(json.loads(run("start", "--dir", str(tmp_path), "--json").output)["path"])
+    path = Path(
+        json.loads(run("start", "--dir", str(tmp_path), "--json").output)["path"]
+    )
     path.write_text((ATTEMPTS / "partial.py").read_text())
     out = run("check", ok=False, env={"DRILL_NOW": "2026-11-29T09:02:00+00:00"}).output
     assert "FAIL" in out and "alpha must scale y" in out and "2/3 tests passed" in out
@@ -74,29 +81,57 @@ def test_failed_checks_then_pass_late(toy_cards, tmp_path):
     out = run("check", env={"DRILL_NOW": "2026-11-29T09:10:00+00:00"}).output
     assert "quality 3" in out and "once more today" in out
     assert [r["status"] for r in rows("select status from checks")] == ["fail", "pass"]
-    assert "again" in run("today", env={"DRILL_NOW": "2026-11-29T11:00:00+00:00"}).output
+    assert (
+        "again" in run("today", env={"DRILL_NOW": "2026-11-29T11:00:00+00:00"}).output
+    )
 
 
 def test_giveup_shows_reference_and_grades(toy_cards, tmp_path):
-    path = Path(json.loads(run("start", "--dir", str(tmp_path), "--json").output)["path"])
+    path = Path(
+        json.loads(run("start", "--dir", str(tmp_path), "--json").output)["path"]
+    )
     path.write_text((ATTEMPTS / "partial.py").read_text())
     run("check", ok=False)
     out = run("giveup").output
     assert "return x + alpha * y" in out and "quality 2" in out
-    assert rows("select quality, source from reviews") == [{"quality": 2, "source": "giveup"}]
+    assert rows("select quality, source from reviews") == [
+        {"quality": 2, "source": "giveup"}
+    ]
 
 
 def test_quality_override(toy_cards, tmp_path):
-    path = Path(json.loads(run("start", "--dir", str(tmp_path), "--json").output)["path"])
-    path.write_text((ATTEMPTS / "partial.py").read_text().replace("x + y", "x + alpha * y"))
+    path = Path(
+        json.loads(run("start", "--dir", str(tmp_path), "--json").output)["path"]
+    )
+    path.write_text(
+        (ATTEMPTS / "partial.py").read_text().replace("x + y", "x + alpha * y")
+    )
     run("check", "--quality", "4")
-    assert rows("select quality, source from reviews") == [{"quality": 4, "source": "override"}]
+    assert rows("select quality, source from reviews") == [
+        {"quality": 4, "source": "override"}
+    ]
 
 
 def test_check_json_no_record_changes_nothing(toy_cards):
-    result = run("check", str(ATTEMPTS / "partial.py"), "--card", "add_scaled", "--json", "--no-record", ok=False)
+    result = run(
+        "check",
+        str(ATTEMPTS / "partial.py"),
+        "--card",
+        "add_scaled",
+        "--json",
+        "--no-record",
+        ok=False,
+    )
     verdict = json.loads(result.stdout)
-    assert list(verdict) == ["card", "status", "passed", "failed", "tests", "duration_s", "device"]
+    assert list(verdict) == [
+        "card",
+        "status",
+        "passed",
+        "failed",
+        "tests",
+        "duration_s",
+        "device",
+    ]
     assert (verdict["status"], verdict["passed"], verdict["failed"]) == ("fail", 2, 1)
     assert not paths.db_path().exists() or rows("select * from checks") == []
 
@@ -108,8 +143,12 @@ def test_solution_only_after_an_attempt(toy_cards, tmp_path):
 
 
 def test_start_twice_resumes(toy_cards, tmp_path):
-    first = json.loads(run("start", "add_scaled", "--dir", str(tmp_path), "--json").output)
-    again = json.loads(run("start", "add_scaled", "--dir", str(tmp_path), "--json").output)
+    first = json.loads(
+        run("start", "add_scaled", "--dir", str(tmp_path), "--json").output
+    )
+    again = json.loads(
+        run("start", "add_scaled", "--dir", str(tmp_path), "--json").output
+    )
     assert again["resumed"] and again["path"] == first["path"]
 
 

@@ -1,16 +1,20 @@
 """Golden verdicts of the grading child: one fixture attempt per outcome."""
 
 import pytest
+from conftest import ATTEMPTS
 
 from drills.grade import grade
-
-from conftest import ATTEMPTS
 
 CASES = {
     # attempt file: (status, passed, failed, words that must appear in the message)
     "partial.py": ("fail", 2, 1, []),
     "syntax_error.py": ("error", 0, 0, ["SyntaxError", "line 1"]),
-    "import_error.py": ("error", 0, 0, ["ModuleNotFoundError", "line 1", "torch_that_does_not_exist"]),
+    "import_error.py": (
+        "error",
+        0,
+        0,
+        ["ModuleNotFoundError", "line 1", "torch_that_does_not_exist"],
+    ),
     "missing_function.py": ("error", 0, 0, ["does not define `add_scaled`"]),
     "aborts.py": ("error", 0, 0, ["crashed", "SIGABRT", "test_adds"]),
     "banned_alias.py": ("banned", 0, 0, ["torch.add", "line 5"]),
@@ -29,7 +33,15 @@ def test_golden_verdicts(toy_card, name):
         assert (verdict["passed"], verdict["failed"]) == (passed, failed), verdict
     for word in words:
         assert word in verdict["message"], verdict["message"]
-    assert set(verdict) >= {"card", "status", "passed", "failed", "tests", "duration_s", "device"}
+    assert set(verdict) >= {
+        "card",
+        "status",
+        "passed",
+        "failed",
+        "tests",
+        "duration_s",
+        "device",
+    }
     assert verdict["card"] == "add_scaled"
 
 
@@ -37,7 +49,10 @@ def test_reference_passes_with_per_test_results(toy_card):
     verdict = grade(toy_card, toy_card.path / "reference.py")
     assert verdict["status"] == "pass"
     assert [t["name"] for t in verdict["tests"]] == [
-        "test_adds[cpu]", "test_scales[cpu]", "test_default_alpha_is_one[cpu]"]
+        "test_adds[cpu]",
+        "test_scales[cpu]",
+        "test_default_alpha_is_one[cpu]",
+    ]
     assert verdict["device"] == "cpu"
 
 
@@ -51,7 +66,9 @@ def test_failure_message_is_the_verifiers(toy_card):
 def test_exception_in_attempt_names_the_line(toy_card):
     verdict = grade(toy_card, ATTEMPTS / "raises.py")
     assert verdict["status"] == "fail"
-    assert all(t["message"] == "ValueError (your line 2): boom" for t in verdict["tests"]), verdict
+    assert all(
+        t["message"] == "ValueError (your line 2): boom" for t in verdict["tests"]
+    ), verdict
 
 
 def test_infinite_loop_times_out(toy_card):

@@ -1,7 +1,7 @@
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine import reader as light
@@ -10,7 +10,7 @@ from engine.schema import SCHEMA_VERSION
 from engine.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-NOW = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
 
 def test_light_reader_knows_the_schema_version():
@@ -20,9 +20,20 @@ def test_light_reader_knows_the_schema_version():
 def test_memory_store_reviews():
     store = Store(memory=True)
     step = store.review("attention", 5, NOW, 4, "check")
-    assert (step["repetitions"], step["interval"], step["ease_x100"], step["due"]) == (1, 1, 260, "2026-11-30")
-    again = store.review("attention", 2, NOW, 4, "check")  # same study day: a repeat, not counted
-    assert not again["counted"] and again["again_on"] == "2026-11-29" and again["interval"] == 1
+    assert (step["repetitions"], step["interval"], step["ease_x100"], step["due"]) == (
+        1,
+        1,
+        260,
+        "2026-11-30",
+    )
+    again = store.review(
+        "attention", 2, NOW, 4, "check"
+    )  # same study day: a repeat, not counted
+    assert (
+        not again["counted"]
+        and again["again_on"] == "2026-11-29"
+        and again["interval"] == 1
+    )
     assert [r["counted"] for r in store.reviews()] == [1, 0]
 
 
@@ -45,7 +56,9 @@ def test_old_schema_version_is_migrated_without_loss(tmp_path):
     path = tmp_path / "drill.db"
     store = Store(path)
     store.review("rmsnorm", 5, NOW, 4, "check")
-    store.db.execute("PRAGMA user_version = 0")  # as a database from before user_version was kept
+    store.db.execute(
+        "PRAGMA user_version = 0"
+    )  # as a database from before user_version was kept
     store.db.conn.close()
     assert open_reader(path) is None
     Store(path)
@@ -58,11 +71,24 @@ def test_two_processes_at_once(tmp_path, toy_cards):
     cmd = [sys.executable, "-c", "from drills.cli import main; main()"]
     for _ in range(3):
         procs = [
-            subprocess.Popen([*cmd, "start", "add_scaled", "--dir", str(tmp_path)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT),
-            subprocess.Popen([*cmd, "config", "budget_minutes", "45"], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT),
-            subprocess.Popen([*cmd, "today"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT),
+            subprocess.Popen(
+                [*cmd, "start", "add_scaled", "--dir", str(tmp_path)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            ),
+            subprocess.Popen(
+                [*cmd, "config", "budget_minutes", "45"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            ),
+            subprocess.Popen(
+                [*cmd, "today"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            ),
         ]
         for p in procs:
             out, _ = p.communicate(timeout=60)
