@@ -82,12 +82,14 @@ def static_violations(source: str, banned: list[str]) -> list[Violation]:
                 if isinstance(node, ast.Attribute) and node.attr in tensor_methods:
                     found.append(Violation(f"torch.Tensor.{node.attr}", node.lineno))
                 continue
-            if parts[0] in aliases:
+            if (
+                parts[0] in aliases
+            ):  # a chain through an import: judged by its full name
                 full = ".".join([aliases[parts[0]], *parts[1:]])
                 hit = _matches(full, banned)
                 if hit:
                     found.append(Violation(hit, node.lineno))
-                    continue
+                continue
             if isinstance(node, ast.Attribute) and node.attr in tensor_methods:
                 found.append(Violation(f"torch.Tensor.{node.attr}", node.lineno))
     unique = {(v.name, v.line): v for v in found}

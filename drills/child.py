@@ -142,8 +142,8 @@ def main(spec_path: str) -> int:
         "-W",
         "ignore::DeprecationWarning",
     ]
-    pytest.main(args, plugins=[reporter])
-    reporter.finish()
+    code = pytest.main(args, plugins=[reporter])
+    reporter.finish(int(code))
     return 0
 
 

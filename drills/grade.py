@@ -79,7 +79,7 @@ def grade(card: Card, attempt: Path, *, timeout: float | None = None) -> dict:
         spec = {
             "card": card.slug,
             "attempt": str(Path(attempt).resolve()),
-            "verify": str(card.path / "verify.py"),
+            "verify": str((card.path / "verify.py").resolve()),
             "banned": card.banned,
             "devices": card.devices,
             "interpret": card.interpret,

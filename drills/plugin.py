@@ -87,8 +87,9 @@ class Reporter:
                 }
             )
 
-    def finish(self):
+    def finish(self, exit_code: int = 0):
         self.running = None
+        self.exit_code = exit_code
         self._write(partial=False)
 
     def _write(self, partial: bool):
@@ -106,7 +107,8 @@ class Reporter:
             result["status"] = "pass"
         elif passed + failed == 0:
             result["status"] = "error"
-            result["message"] = "the verifier ran no test"
+            code = getattr(self, "exit_code", 0)
+            result["message"] = f"the verifier ran no test (pytest exit code {code})"
         else:
             result["status"] = "fail"
         write_result(self.out, result)

@@ -43,10 +43,8 @@ class Card:
 
 
 def cards_root() -> Path:
-    return Path(
-        os.environ.get("DRILL_CARDS")
-        or Path(__file__).resolve().parent.parent / "cards"
-    )
+    root = os.environ.get("DRILL_CARDS") or Path(__file__).parent.parent / "cards"
+    return Path(root).resolve()
 
 
 def _typed(data: dict, key: str, kind, where: str, default=None):

@@ -88,3 +88,9 @@ def test_unreadable_attempt(toy_card, tmp_path):
     path.write_bytes(b"\xff\xfe\x00bad")
     verdict = grade(toy_card, path)
     assert verdict["status"] == "error"
+
+
+def test_memory_cap_turns_a_hog_into_a_verdict(toy_card):
+    verdict = grade(toy_card, ATTEMPTS / "memory_hog.py")
+    assert verdict["status"] == "fail"
+    assert all("MemoryError" in t["message"] for t in verdict["tests"]), verdict

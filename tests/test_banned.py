@@ -1,0 +1,69 @@
+import pytest
+
+from drills.banned import static_violations
+
+SDPA = "torch.nn.functional.scaled_dot_product_attention"
+BANNED = [
+    SDPA,
+    "torch.nn.MultiheadAttention",
+    "torch.nn.attention",
+    "torch.Tensor.softmax",
+]
+
+
+@pytest.mark.parametrize(
+    "source, name, line",
+    [
+        (
+            "import torch\ny = torch.nn.functional.scaled_dot_product_attention(q, k, v)",
+            SDPA,
+            2,
+        ),
+        (
+            "from torch.nn import functional as G\n\nG.scaled_dot_product_attention(q, k, v)",
+            SDPA,
+            3,
+        ),
+        (
+            "import torch.nn.functional as F\nf = F.scaled_dot_product_attention",
+            SDPA,
+            2,
+        ),
+        (
+            "from torch.nn.functional import scaled_dot_product_attention as sdpa",
+            SDPA,
+            1,
+        ),
+        (
+            "import torch as t\nm = t.nn.MultiheadAttention(8, 2)",
+            "torch.nn.MultiheadAttention",
+            2,
+        ),
+        ("from torch.nn.attention import sdpa_kernel", "torch.nn.attention", 1),
+        ("import torch.nn.attention", "torch.nn.attention", 1),
+        ("def f(x):\n    return x.softmax(-1)", "torch.Tensor.softmax", 2),
+        ("def f(x):\n    return (x * 2).softmax(-1)", "torch.Tensor.softmax", 2),
+    ],
+)
+def test_static_violations_found(source, name, line):
+    found = static_violations(source, BANNED)
+    assert [(v.name, v.line) for v in found][:1] == [(name, line)]
+    assert "from scratch" in found[0].describe()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\ny = torch.softmax(x, -1)",  # torch.softmax is not banned in this list
+        "import torch.nn.functional as F\ny = F.softmax(x, -1)",
+        "def scaled_dot_product_attention(q, k, v):\n    return q",  # the contract's own name
+        "import torch\nclass MultiHeadAttention(torch.nn.Module):\n    pass",
+    ],
+)
+def test_allowed_code_is_not_flagged(source):
+    assert static_violations(source, BANNED) == []
+
+
+def test_syntax_error_raises():
+    with pytest.raises(SyntaxError):
+        static_violations("def f(:\n", BANNED)
