@@ -24,7 +24,9 @@ def _shape(t) -> str:
 
 
 def assert_tensor(actual, what: str = "output") -> None:
-    assert isinstance(actual, torch.Tensor), f"{what}: expected a torch.Tensor, got {type(actual).__name__}"
+    assert isinstance(actual, torch.Tensor), (
+        f"{what}: expected a torch.Tensor, got {type(actual).__name__}"
+    )
 
 
 def assert_close(
@@ -55,10 +57,16 @@ def assert_close(
     bad = ~torch.isfinite(a) & torch.isfinite(e)
     if bad.any():
         index = tuple(int(i) for i in bad.nonzero()[0])
-        raise AssertionError(f"{what}{ctx}: got {a[index].item()} at index {index}, expected a finite value")
+        raise AssertionError(
+            f"{what}{ctx}: got {a[index].item()} at index {index}, expected a finite value"
+        )
     if a.numel() > 1 and e.numel() > 1 and (e - e.flatten()[0]).abs().max() > 1e-6:
-        assert (a - a.flatten()[0]).abs().max() > 0, f"{what}{ctx}: every value is {a.flatten()[0].item():.4g}; expected varying values"
-    default_atol, default_rtol = TOLERANCES.get(expected.dtype, TOLERANCES[torch.float32])
+        assert (a - a.flatten()[0]).abs().max() > 0, (
+            f"{what}{ctx}: every value is {a.flatten()[0].item():.4g}; expected varying values"
+        )
+    default_atol, default_rtol = TOLERANCES.get(
+        expected.dtype, TOLERANCES[torch.float32]
+    )
     atol = default_atol if atol is None else atol
     rtol = default_rtol if rtol is None else rtol
     err = (a - e).abs()
@@ -75,23 +83,35 @@ def assert_close(
 
 def assert_unchanged(before: torch.Tensor, after: torch.Tensor, name: str) -> None:
     """`before` is a clone taken before the call; catches in-place writes to an input."""
-    same = before.shape == after.shape and torch.equal(before.to("cpu"), after.detach().to("cpu"))
-    assert same, f"input `{name}` was modified in place; leave the caller's tensors untouched"
+    same = before.shape == after.shape and torch.equal(
+        before.to("cpu"), after.detach().to("cpu")
+    )
+    assert same, (
+        f"input `{name}` was modified in place; leave the caller's tensors untouched"
+    )
 
 
-def copy_linear(dst: torch.nn.Linear, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+def copy_linear(
+    dst: torch.nn.Linear, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> None:
     """Load `weight` (and `bias`) into `dst`, checking the shape the contract promises."""
-    assert isinstance(dst, torch.nn.Module), f"expected an nn.Linear-like module, got {type(dst).__name__}"
+    assert isinstance(dst, torch.nn.Module), (
+        f"expected an nn.Linear-like module, got {type(dst).__name__}"
+    )
     assert tuple(dst.weight.shape) == tuple(weight.shape), (
         f"weight shape: expected {tuple(weight.shape)}, got {tuple(dst.weight.shape)}"
     )
     with torch.no_grad():
         dst.weight.copy_(weight)
         if bias is not None:
-            assert getattr(dst, "bias", None) is not None, "expected a bias on this projection"
+            assert getattr(dst, "bias", None) is not None, (
+                "expected a bias on this projection"
+            )
             dst.bias.copy_(bias)
         else:
-            assert getattr(dst, "bias", None) is None, "expected no bias on this projection (bias=False)"
+            assert getattr(dst, "bias", None) is None, (
+                "expected no bias on this projection (bias=False)"
+            )
 
 
 def generator(seed: int, device: str = "cpu") -> torch.Generator:

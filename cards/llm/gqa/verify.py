@@ -8,7 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cards.checks import assert_close, assert_unchanged, copy_linear, generator, tolerance
+from cards.checks import (
+    assert_close,
+    assert_unchanged,
+    copy_linear,
+    generator,
+    tolerance,
+)
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -27,10 +33,14 @@ def _proj_shapes(E, nh, nkv):
 def _check_projections(module, E, nh, nkv, bias):
     for name, shape in _proj_shapes(E, nh, nkv).items():
         lin = getattr(module, name, None)
-        assert isinstance(lin, torch.nn.Module) and isinstance(getattr(lin, "weight", None), torch.Tensor), (
-            f"expected an nn.Linear attribute `{name}` on GroupedQueryAttention"
+        assert isinstance(lin, torch.nn.Module) and isinstance(
+            getattr(lin, "weight", None), torch.Tensor
+        ), f"expected an nn.Linear attribute `{name}` on GroupedQueryAttention"
+        what = (
+            "(num_kv_heads * head_dim, embed_dim)"
+            if name in ("k_proj", "v_proj")
+            else "(embed_dim, embed_dim)"
         )
-        what = "(num_kv_heads * head_dim, embed_dim)" if name in ("k_proj", "v_proj") else "(embed_dim, embed_dim)"
         assert tuple(lin.weight.shape) == shape, (
             f"`{name}.weight` with embed_dim={E}, num_heads={nh}, num_kv_heads={nkv}: expected shape "
             f"{shape} = {what}, got {tuple(lin.weight.shape)}"
@@ -77,15 +87,21 @@ def _expected(params, x, nh, nkv, is_causal):
 
 
 def _x(B, T, E, seed, device, dtype=torch.float32):
-    return torch.randn(B, T, E, generator=generator(seed)).to(device=device, dtype=dtype)
+    return torch.randn(B, T, E, generator=generator(seed)).to(
+        device=device, dtype=dtype
+    )
 
 
-def _run_and_compare(module, x, nh, nkv, is_causal, context, atol=None, rtol=None, pass_flag=True):
+def _run_and_compare(
+    module, x, nh, nkv, is_causal, context, atol=None, rtol=None, pass_flag=True
+):
     before = x.clone()
     out = module(x, is_causal=is_causal) if pass_flag else module(x)
     assert_unchanged(before, x, "x")
     x64 = x.detach().to("cpu", torch.float64)
-    expected = _expected(_params(module), x64, nh, nkv, is_causal).to(device=x.device, dtype=x.dtype)
+    expected = _expected(_params(module), x64, nh, nkv, is_causal).to(
+        device=x.device, dtype=x.dtype
+    )
     assert_close(out, expected, atol=atol, rtol=rtol, context=context)
 
 
@@ -93,7 +109,9 @@ def _run_and_compare(module, x, nh, nkv, is_causal, context, atol=None, rtol=Non
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
 def test_projection_shapes(impl, device, config, bias):
     E, nh, nkv = config
-    _check_projections(impl.GroupedQueryAttention(E, nh, nkv, bias=bias), E, nh, nkv, bias)
+    _check_projections(
+        impl.GroupedQueryAttention(E, nh, nkv, bias=bias), E, nh, nkv, bias
+    )
 
 
 def test_bias_defaults_to_false(impl, device):
@@ -118,7 +136,9 @@ def test_matches_reference(impl, device, config, is_causal, bias):
 def test_is_causal_defaults_to_false(impl, device):
     module = _make(impl, 30, 6, 2, False, device, seed=3)
     x = _x(2, 9, 30, 13, device)
-    _run_and_compare(module, x, 6, 2, False, "forward(x) without is_causal: no mask", pass_flag=False)
+    _run_and_compare(
+        module, x, 6, 2, False, "forward(x) without is_causal: no mask", pass_flag=False
+    )
 
 
 @pytest.mark.parametrize("is_causal", [False, True])
@@ -143,7 +163,10 @@ def test_query_heads_share_kv_heads_in_contiguous_groups(impl, device):
         f"output: expected a tensor of shape {tuple(x.shape)}, got {getattr(out, 'shape', type(out).__name__)}"
     )
     heads = out.detach().to("cpu").view(2, 5, nh, hs)
-    reads = ["KV head 1" if heads[:, :, h].abs().max() < 1e-6 else "KV head 0" for h in range(nh)]
+    reads = [
+        "KV head 1" if heads[:, :, h].abs().max() < 1e-6 else "KV head 0"
+        for h in range(nh)
+    ]
     want = ["KV head 0", "KV head 0", "KV head 1", "KV head 1"]
     assert reads == want, (
         f"num_heads=4, num_kv_heads=2: query heads 0..3 should read {want} (query head h reads KV head "
@@ -158,8 +181,16 @@ def test_low_precision_keeps_dtype(impl, device, dtype):
     x = _x(2, 9, 30, 16, device, dtype=dtype)
     atol, rtol = tolerance(dtype)
     # Several roundings in a row (projections, scores, softmax, output): 4x the elementwise tolerance.
-    _run_and_compare(module, x, 6, 2, True, f"{dtype} module and input, is_causal=True",
-                     atol=4 * atol, rtol=4 * rtol)
+    _run_and_compare(
+        module,
+        x,
+        6,
+        2,
+        True,
+        f"{dtype} module and input, is_causal=True",
+        atol=4 * atol,
+        rtol=4 * rtol,
+    )
 
 
 def test_gradients_match(impl, device):
@@ -169,15 +200,30 @@ def test_gradients_match(impl, device):
     upstream = torch.randn(2, 7, E, generator=generator(18))
     (module(x, is_causal=True) * upstream.to(device)).sum().backward()
 
-    params = {n: tuple(t.clone().requires_grad_() for t in wb) for n, wb in _params(module).items()}
+    params = {
+        n: tuple(t.clone().requires_grad_() for t in wb)
+        for n, wb in _params(module).items()
+    }
     x64 = x.detach().to("cpu", torch.float64).requires_grad_()
     (_expected(params, x64, nh, nkv, True) * upstream.double()).sum().backward()
 
-    tol = dict(atol=1e-4, rtol=1e-3)
-    assert x.grad is not None, "no gradient reached the input x: is the output detached?"
-    assert_close(x.grad, x64.grad.to(device=device, dtype=x.dtype), what="gradient of x", **tol)
+    tol = {"atol": 1e-4, "rtol": 1e-3}
+    assert x.grad is not None, (
+        "no gradient reached the input x: is the output detached?"
+    )
+    assert_close(
+        x.grad, x64.grad.to(device=device, dtype=x.dtype), what="gradient of x", **tol
+    )
     for name in PROJECTIONS:
         lin = getattr(module, name)
-        for part, ours, ref in (("weight", lin.weight, params[name][0]), ("bias", lin.bias, params[name][1])):
+        for part, ours, ref in (
+            ("weight", lin.weight, params[name][0]),
+            ("bias", lin.bias, params[name][1]),
+        ):
             assert ours.grad is not None, f"no gradient reached `{name}.{part}`"
-            assert_close(ours.grad, ref.grad.to(device=device, dtype=ours.dtype), what=f"gradient of {name}.{part}", **tol)
+            assert_close(
+                ours.grad,
+                ref.grad.to(device=device, dtype=ours.dtype),
+                what=f"gradient of {name}.{part}",
+                **tol,
+            )

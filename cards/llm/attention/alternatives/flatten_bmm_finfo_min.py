@@ -5,7 +5,9 @@ import math
 import torch
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False, scale=None):
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, is_causal=False, scale=None
+):
     *batch, L, E = query.shape
     S, Ev = key.shape[-2], value.shape[-1]
     q = query.reshape(-1, L, E)

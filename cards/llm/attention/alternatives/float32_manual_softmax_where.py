@@ -4,7 +4,9 @@ import math
 import torch
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False, scale=None):
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, is_causal=False, scale=None
+):
     q, k, v = query.float(), key.float(), value.float()
     if scale is None:
         scale = 1 / math.sqrt(q.shape[-1])

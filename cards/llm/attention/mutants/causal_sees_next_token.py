@@ -3,12 +3,16 @@ import math
 import torch
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False, scale=None):
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, is_causal=False, scale=None
+):
     scale = 1.0 / math.sqrt(query.size(-1)) if scale is None else scale
     scores = query @ key.transpose(-2, -1) * scale
     if is_causal:
         # bug: off by one, query i also sees key i+1
-        allowed = torch.ones(query.size(-2), key.size(-2), dtype=torch.bool, device=query.device).tril(1)
+        allowed = torch.ones(
+            query.size(-2), key.size(-2), dtype=torch.bool, device=query.device
+        ).tril(1)
         scores = scores.masked_fill(~allowed, float("-inf"))
     if attn_mask is not None:
         if attn_mask.dtype == torch.bool:

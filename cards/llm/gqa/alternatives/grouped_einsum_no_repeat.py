@@ -26,7 +26,10 @@ class GroupedQueryAttention(nn.Module):
         s = torch.einsum("bqngd,bknd->bngqk", q, k) * (1.0 / math.sqrt(self.hs))
         if is_causal:
             mask = torch.zeros(T, T, dtype=x.dtype, device=x.device)
-            mask = mask.masked_fill(torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1), float("-inf"))
+            mask = mask.masked_fill(
+                torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1),
+                float("-inf"),
+            )
             s = s + mask
         p = torch.softmax(s, dim=-1)
         y = torch.einsum("bngqk,bknd->bqngd", p, v).reshape(B, T, E)

@@ -4,7 +4,7 @@ mask built from index comparisons and filled with the dtype's most negative fini
 import math
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 
 class GroupedQueryAttention(nn.Module):
@@ -28,9 +28,9 @@ class GroupedQueryAttention(nn.Module):
         outs = []
         for h in range(self.num_heads):
             kv = h // per_kv
-            q = q_all[..., h * d:(h + 1) * d]  # (B, T, d)
-            k = k_all[..., kv * d:(kv + 1) * d]
-            v = v_all[..., kv * d:(kv + 1) * d]
+            q = q_all[..., h * d : (h + 1) * d]  # (B, T, d)
+            k = k_all[..., kv * d : (kv + 1) * d]
+            v = v_all[..., kv * d : (kv + 1) * d]
             s = q @ k.transpose(1, 2) / math.sqrt(d)  # (B, T, T)
             if is_causal:
                 s = s.masked_fill(~allowed, torch.finfo(s.dtype).min)

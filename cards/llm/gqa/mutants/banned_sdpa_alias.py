@@ -6,7 +6,9 @@ from torch.nn import functional as G
 
 
 class GroupedQueryAttention(nn.Module):
-    def __init__(self, embed_dim: int, num_heads: int, num_kv_heads: int, bias: bool = False):
+    def __init__(
+        self, embed_dim: int, num_heads: int, num_kv_heads: int, bias: bool = False
+    ):
         super().__init__()
         self.num_heads, self.num_kv_heads = num_heads, num_kv_heads
         self.head_dim = embed_dim // num_heads

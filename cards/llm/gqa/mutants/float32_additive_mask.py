@@ -7,14 +7,20 @@ from torch import nn
 
 
 class GroupedQueryAttention(nn.Module):
-    def __init__(self, embed_dim: int, num_heads: int, num_kv_heads: int, bias: bool = False):
+    def __init__(
+        self, embed_dim: int, num_heads: int, num_kv_heads: int, bias: bool = False
+    ):
         super().__init__()
         assert embed_dim % num_heads == 0, "embed_dim must be divisible by num_heads"
-        assert num_heads % num_kv_heads == 0, "num_heads must be divisible by num_kv_heads"
+        assert num_heads % num_kv_heads == 0, (
+            "num_heads must be divisible by num_kv_heads"
+        )
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
         self.head_dim = embed_dim // num_heads
-        kv_dim = num_kv_heads * self.head_dim  # the point of GQA: smaller K/V projections (and cache)
+        kv_dim = (
+            num_kv_heads * self.head_dim
+        )  # the point of GQA: smaller K/V projections (and cache)
         self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
         self.k_proj = nn.Linear(embed_dim, kv_dim, bias=bias)
         self.v_proj = nn.Linear(embed_dim, kv_dim, bias=bias)
@@ -31,9 +37,13 @@ class GroupedQueryAttention(nn.Module):
         k = k.repeat_interleave(group, dim=1)  # (B, nh, T, hs)
         v = v.repeat_interleave(group, dim=1)  # (B, nh, T, hs)
 
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, nh, T, T); scale by head_dim, not E
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(
+            hs
+        )  # (B, nh, T, T); scale by head_dim, not E
         if is_causal:
-            mask = torch.full((T, T), float("-inf"), device=x.device).triu(1)  # bug: float32
+            mask = torch.full((T, T), float("-inf"), device=x.device).triu(
+                1
+            )  # bug: float32
             att = att + mask
         att = att.softmax(dim=-1)
         y = att @ v  # (B, nh, T, hs)

@@ -7,10 +7,14 @@ from torch import nn
 
 
 class GroupedQueryAttention(nn.Module):
-    def __init__(self, embed_dim: int, num_heads: int, num_kv_heads: int, bias: bool = False):
+    def __init__(
+        self, embed_dim: int, num_heads: int, num_kv_heads: int, bias: bool = False
+    ):
         super().__init__()
         assert embed_dim % num_heads == 0, "embed_dim must be divisible by num_heads"
-        assert num_heads % num_kv_heads == 0, "num_heads must be divisible by num_kv_heads"
+        assert num_heads % num_kv_heads == 0, (
+            "num_heads must be divisible by num_kv_heads"
+        )
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
         self.head_dim = embed_dim // num_heads
@@ -22,7 +26,7 @@ class GroupedQueryAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, is_causal: bool = False) -> torch.Tensor:
         B, T, E = x.shape
-        nh, nkv, hs = self.num_heads, self.num_kv_heads, self.head_dim
+        nh, hs = self.num_heads, self.head_dim
         q = self.q_proj(x).view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = self.k_proj(x).view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
         v = self.v_proj(x).view(B, T, nh, hs).transpose(1, 2)
@@ -31,9 +35,13 @@ class GroupedQueryAttention(nn.Module):
         k = k.repeat_interleave(group, dim=1)  # (B, nh, T, hs)
         v = v.repeat_interleave(group, dim=1)  # (B, nh, T, hs)
 
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, nh, T, T); scale by head_dim, not E
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(
+            hs
+        )  # (B, nh, T, T); scale by head_dim, not E
         if is_causal:
-            future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # j > i
+            future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(
+                1
+            )  # j > i
             att = att.masked_fill(future, float("-inf"))
         att = att.softmax(dim=-1)
         y = att @ v  # (B, nh, T, hs)

@@ -7,14 +7,20 @@ from torch import nn
 
 
 class GroupedQueryAttention(nn.Module):
-    def __init__(self, embed_dim: int, num_heads: int, num_kv_heads: int, bias: bool = False):
+    def __init__(
+        self, embed_dim: int, num_heads: int, num_kv_heads: int, bias: bool = False
+    ):
         super().__init__()
         assert embed_dim % num_heads == 0, "embed_dim must be divisible by num_heads"
-        assert num_heads % num_kv_heads == 0, "num_heads must be divisible by num_kv_heads"
+        assert num_heads % num_kv_heads == 0, (
+            "num_heads must be divisible by num_kv_heads"
+        )
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
         self.head_dim = embed_dim // num_heads
-        kv_dim = num_kv_heads * self.head_dim  # the point of GQA: smaller K/V projections (and cache)
+        kv_dim = (
+            num_kv_heads * self.head_dim
+        )  # the point of GQA: smaller K/V projections (and cache)
         self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
         self.k_proj = nn.Linear(embed_dim, kv_dim, bias=bias)
         self.v_proj = nn.Linear(embed_dim, kv_dim, bias=bias)
@@ -33,7 +39,9 @@ class GroupedQueryAttention(nn.Module):
 
         att = (q @ k.transpose(-2, -1)) / math.sqrt(E)  # bug: embed_dim, not head_dim
         if is_causal:
-            future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # j > i
+            future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(
+                1
+            )  # j > i
             att = att.masked_fill(future, float("-inf"))
         att = att.softmax(dim=-1)
         y = att @ v  # (B, nh, T, hs)

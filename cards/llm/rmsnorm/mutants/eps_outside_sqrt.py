@@ -11,4 +11,6 @@ class RMSNorm(nn.Module):
     def forward(self, x):
         x32 = x.float()
         rms = x32.pow(2).mean(-1, keepdim=True).sqrt()
-        return (x32 / (rms + self.eps) * self.weight.float()).to(x.dtype)  # bug: eps outside sqrt
+        return (x32 / (rms + self.eps) * self.weight.float()).to(
+            x.dtype
+        )  # bug: eps outside sqrt

@@ -10,5 +10,7 @@ class RMSNorm(nn.Module):
 
     def forward(self, x):
         x32 = x.float()
-        inv = torch.rsqrt(x32.pow(2).mean(0, keepdim=True) + self.eps)  # bug: first dim, not last
+        inv = torch.rsqrt(
+            x32.pow(2).mean(0, keepdim=True) + self.eps
+        )  # bug: first dim, not last
         return (x32 * inv * self.weight.float()).to(x.dtype)
