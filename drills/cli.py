@@ -213,9 +213,10 @@ def drill_start(slug, directory, edit, restart, json_):
 @json_option
 def drill_check(path, slug, no_record, quality, json_):
     """Grade the current attempt (or PATH) with the card's verifier."""
-    from drills.report import print_check
+    from drills.report import grading_status, print_check
 
-    result = app.check(path, slug, _now(), record=not no_record, quality=quality)
+    with grading_status(enabled=not json_):
+        result = app.check(path, slug, _now(), record=not no_record, quality=quality)
     if json_:
         verdict = {
             k: result.verdict[k]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from rich.console import Console
 from rich.table import Table
 
@@ -19,6 +21,16 @@ _STYLE = {
 
 def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+@contextmanager
+def grading_status(enabled: bool):
+    """A spinner while the verifier runs (only on a terminal)."""
+    if enabled and console.is_terminal:
+        with console.status("grading… (torch loads in a child process)"):
+            yield
+    else:
+        yield
 
 
 def print_check(result) -> None:

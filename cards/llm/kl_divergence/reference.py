@@ -10,20 +10,31 @@ import torch
 import torch.nn.functional as F
 
 
-def kl_divergence(p_logits: torch.Tensor, q_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def kl_divergence(
+    p_logits: torch.Tensor, q_logits: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     # The subtlety: stay in log space. log(softmax(x)) gives log(0) = -inf once a probability
     # underflows (large logits), and 0 * -inf = NaN; log_softmax never does.
     log_p = F.log_softmax(p_logits / temperature, dim=-1)  # (..., C)
     log_q = F.log_softmax(q_logits / temperature, dim=-1)  # (..., C)
-    per_position = (log_p.exp() * (log_p - log_q)).sum(dim=-1)  # (...)  KL(P||Q): expectation under P
-    return per_position.mean()  # "batchmean": divide by the number of positions, not by C too
+    per_position = (log_p.exp() * (log_p - log_q)).sum(
+        dim=-1
+    )  # (...)  KL(P||Q): expectation under P
+    return (
+        per_position.mean()
+    )  # "batchmean": divide by the number of positions, not by C too
 
 
 def gaussian_kl(
-    mu_p: torch.Tensor, logvar_p: torch.Tensor, mu_q: torch.Tensor, logvar_q: torch.Tensor
+    mu_p: torch.Tensor,
+    logvar_p: torch.Tensor,
+    mu_q: torch.Tensor,
+    logvar_q: torch.Tensor,
 ) -> torch.Tensor:
     # Per dimension: log(s_q/s_p) + (s_p^2 + (mu_p - mu_q)^2) / (2 s_q^2) - 1/2, with log s^2 given.
-    per_dim = 0.5 * (logvar_q - logvar_p + (logvar_p.exp() + (mu_p - mu_q) ** 2) / logvar_q.exp() - 1)  # (..., D)
+    per_dim = 0.5 * (
+        logvar_q - logvar_p + (logvar_p.exp() + (mu_p - mu_q) ** 2) / logvar_q.exp() - 1
+    )  # (..., D)
     return per_dim.sum(dim=-1)  # (...)
 
 
@@ -37,5 +48,7 @@ def distillation_loss(
     # Soft term: KL(teacher || student) at T, scaled by T^2 so its gradients (which shrink as 1/T^2)
     # keep the same size relative to the hard term whatever T is.
     soft = kl_divergence(teacher_logits, student_logits, temperature) * temperature**2
-    hard = F.cross_entropy(student_logits, labels)  # (N, C), (N,): temperature 1, mean over N
+    hard = F.cross_entropy(
+        student_logits, labels
+    )  # (N, C), (N,): temperature 1, mean over N
     return alpha * soft + (1 - alpha) * hard

@@ -26,7 +26,9 @@ def gaussian_kl(mu_p, logvar_p, mu_q, logvar_q):
     return (0.5 * (ratio + t - 1 - torch.log(ratio))).sum(-1)
 
 
-def distillation_loss(student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5):
+def distillation_loss(
+    student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5
+):
     t2 = temperature * temperature
     soft = kl_divergence(teacher_logits, student_logits, temperature)
     log_probs = _log_probs(student_logits, 1.0)  # (N, C)

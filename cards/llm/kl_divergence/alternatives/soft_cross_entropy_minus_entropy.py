@@ -8,8 +8,12 @@ import torch.nn.functional as F
 
 def kl_divergence(p_logits, q_logits, temperature=1.0):
     c = p_logits.shape[-1]
-    p = F.softmax(p_logits.reshape(-1, c) / temperature, dim=-1)  # (positions, C), may hold exact zeros
-    cross = F.cross_entropy(q_logits.reshape(-1, c) / temperature, p)  # mean over positions of -sum p log q
+    p = F.softmax(
+        p_logits.reshape(-1, c) / temperature, dim=-1
+    )  # (positions, C), may hold exact zeros
+    cross = F.cross_entropy(
+        q_logits.reshape(-1, c) / temperature, p
+    )  # mean over positions of -sum p log q
     entropy = -torch.special.xlogy(p, p).sum(-1).mean()
     return cross - entropy
 
@@ -17,10 +21,16 @@ def kl_divergence(p_logits, q_logits, temperature=1.0):
 def gaussian_kl(mu_p, logvar_p, mu_q, logvar_q):
     var_ratio = torch.exp(logvar_p - logvar_q)
     mahalanobis = (mu_p - mu_q).pow(2) * torch.exp(-logvar_q)
-    return 0.5 * torch.sum(var_ratio + mahalanobis - 1.0 - (logvar_p - logvar_q), dim=-1)
+    return 0.5 * torch.sum(
+        var_ratio + mahalanobis - 1.0 - (logvar_p - logvar_q), dim=-1
+    )
 
 
-def distillation_loss(student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5):
-    soft = kl_divergence(teacher_logits.detach(), student_logits, temperature)  # teacher is a fixed target
+def distillation_loss(
+    student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5
+):
+    soft = kl_divergence(
+        teacher_logits.detach(), student_logits, temperature
+    )  # teacher is a fixed target
     hard = F.cross_entropy(student_logits, labels)
     return alpha * (temperature**2) * soft + (1.0 - alpha) * hard

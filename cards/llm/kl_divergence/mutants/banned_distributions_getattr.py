@@ -13,12 +13,14 @@ def kl_divergence(p_logits, q_logits, temperature=1.0):
 
 
 def gaussian_kl(mu_p, logvar_p, mu_q, logvar_q):
-    # dodge: torch.distributions reached through importlib and getattr
+    # bug: dodge, torch.distributions reached through importlib and getattr
     p = getattr(_dist, "Normal")(mu_p, (0.5 * logvar_p).exp())
     q = getattr(_dist, "Normal")(mu_q, (0.5 * logvar_q).exp())
     return getattr(_dist, "kl_" + "divergence")(p, q).sum(-1)
 
 
-def distillation_loss(student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5):
+def distillation_loss(
+    student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5
+):
     soft = kl_divergence(teacher_logits, student_logits, temperature) * temperature**2
     return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)
