@@ -151,7 +151,10 @@ class RuntimeGuard:
             original = getattr(owner, attr)
             if isinstance(original, type(sys)):  # a banned module: covered statically
                 continue
-            setattr(owner, attr, self._wrap(name, original))
+            try:
+                setattr(owner, attr, self._wrap(name, original))
+            except (AttributeError, TypeError):
+                pass  # a read-only builtin: the static check and the card's own checks cover it
 
 
 def _resolve_owner(dotted: str):

@@ -14,8 +14,9 @@ the call (and restores everything afterwards):
    torch doing the work outside the kernel, and fails the test naming the op. Inside a launch, the
    interpreter copies each tensor argument's storage to "host" memory and back: on CPU tensors it
    aliases the storage with `new_empty(0).set_(storage, offset, size, stride)`, and copies it back
-   with `copy_` (older interpreters use `.cpu()`/`.to()`, i.e. `_to_copy`). So `set_` is allowed
-   inside a launch only (`_LAUNCH_ONLY`); no compute op is allowed anywhere.
+   with `UntypedStorage.copy_`, which torch runs as `empty` + `set_` + `copy_` (Triton 3.9; older
+   interpreters use `.cpu()`/`.to()`, i.e. `_to_copy`). So `set_` is allowed inside a launch only
+   (`_LAUNCH_ONLY`); no compute op is allowed anywhere. A compiled launch runs no aten op.
 3. Provenance. The returned tensor must hold bytes a kernel wrote: its storage was a kernel
    argument (or a copy, by clone/_to_copy/copy_, of one) and has not changed since. This catches
    a token kernel followed by host-side numpy/Python math, which no aten op reveals.
@@ -25,7 +26,13 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from cards.checks import assert_close, assert_tensor, assert_unchanged, generator, tolerance
+from cards.checks import (
+    assert_close,
+    assert_tensor,
+    assert_unchanged,
+    generator,
+    tolerance,
+)
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
@@ -33,21 +40,64 @@ DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 # compute something new, except dtype casts (_to_copy), which the contract allows around the kernel.
 _ALLOWED = {
     # allocation
-    "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided",
-    "zeros", "zeros_like", "new_zeros", "zero_", "ones", "ones_like", "new_ones",
-    "full", "full_like", "new_full", "fill_", "resize_",
+    "empty",
+    "empty_like",
+    "empty_strided",
+    "new_empty",
+    "new_empty_strided",
+    "zeros",
+    "zeros_like",
+    "new_zeros",
+    "zero_",
+    "ones",
+    "ones_like",
+    "new_ones",
+    "full",
+    "full_like",
+    "new_full",
+    "fill_",
+    "resize_",
     # views and metadata
-    "view", "_unsafe_view", "_reshape_alias", "as_strided", "t", "transpose", "permute",
-    "expand", "squeeze", "unsqueeze", "slice", "select", "alias", "detach", "unfold",
-    "lift_fresh", "lift_fresh_copy", "sym_size", "sym_stride", "sym_numel", "sym_storage_offset",
+    "view",
+    "_unsafe_view",
+    "_reshape_alias",
+    "as_strided",
+    "t",
+    "transpose",
+    "permute",
+    "expand",
+    "squeeze",
+    "unsqueeze",
+    "slice",
+    "select",
+    "alias",
+    "detach",
+    "unfold",
+    "lift_fresh",
+    "lift_fresh_copy",
+    "sym_size",
+    "sym_stride",
+    "sym_numel",
+    "sym_storage_offset",
     "is_contiguous",
     # copies and casts
-    "clone", "copy_", "_to_copy", "_copy_from", "_copy_from_and_resize",
+    "clone",
+    "copy_",
+    "_to_copy",
+    "_copy_from",
+    "_copy_from_and_resize",
 }
-_LAUNCH_ONLY = {"set_"}  # the interpreter's host aliasing of tensor arguments (see above)
+_LAUNCH_ONLY = {
+    "set_"
+}  # the interpreter's host aliasing of tensor arguments (see above)
 # (source argument index, destination) of the copy ops that carry kernel-written bytes along
-_COPIES = {"clone": (0, "out"), "_to_copy": (0, "out"), "copy_": (1, 0), "_copy_from": (0, 1),
-           "_copy_from_and_resize": (0, 1)}
+_COPIES = {
+    "clone": (0, "out"),
+    "_to_copy": (0, "out"),
+    "copy_": (1, 0),
+    "_copy_from": (0, 1),
+    "_copy_from_and_resize": (0, 1),
+}
 
 
 def _launchers():
@@ -83,7 +133,9 @@ def _tensors(values):
     for v in values:
         if isinstance(v, torch.Tensor):
             out.append(v)
-        elif isinstance(getattr(v, "base", None), torch.Tensor):  # triton.reinterpret wrappers
+        elif isinstance(
+            getattr(v, "base", None), torch.Tensor
+        ):  # triton.reinterpret wrappers
             out.append(v.base)
         elif isinstance(v, (list, tuple)):
             out.extend(_tensors(v))
@@ -95,7 +147,9 @@ class _KernelWatch(TorchDispatchMode):
         super().__init__()
         self.module_globals = vars(impl)
         self.ops: list[str] = []  # compute ops seen (names), in order
-        self.kernels: list[tuple[str, bool]] = []  # (kernel name, defined in the attempt)
+        self.kernels: list[
+            tuple[str, bool]
+        ] = []  # (kernel name, defined in the attempt)
         self.derived: dict = {}  # storage key -> its bytes when a kernel (or a copy) wrote it
         self.depth = 0  # > 0 inside a launch
         self.quiet = False  # the watch's own bookkeeping ops
@@ -123,11 +177,15 @@ class _KernelWatch(TorchDispatchMode):
         self.quiet = True
         try:
             key = _key(src)
-            from_kernel = key in self.derived and torch.equal(self.derived[key], _bytes(src))
+            from_kernel = key in self.derived and torch.equal(
+                self.derived[key], _bytes(src)
+            )
             if from_kernel:
                 self.derived[_key(dst)] = _bytes(dst)
             else:
-                self.derived.pop(_key(dst), None)  # overwritten with bytes no kernel wrote
+                self.derived.pop(
+                    _key(dst), None
+                )  # overwritten with bytes no kernel wrote
         finally:
             self.quiet = False
 
@@ -136,7 +194,9 @@ class _KernelWatch(TorchDispatchMode):
         self.quiet = True
         try:
             name = getattr(fn, "__name__", type(fn).__name__)
-            self.kernels.append((name, getattr(fn, "__globals__", None) is self.module_globals))
+            self.kernels.append(
+                (name, getattr(fn, "__globals__", None) is self.module_globals)
+            )
             for t in _tensors(values):
                 self.derived[_key(t)] = _bytes(t)
         finally:
@@ -146,7 +206,9 @@ class _KernelWatch(TorchDispatchMode):
         watch = self
 
         def launch(kernel, *args, **kwargs):
-            if kwargs.get("warmup"):  # JITFunction.run(..., warmup=True) compiles, launches nothing
+            if kwargs.get(
+                "warmup"
+            ):  # JITFunction.run(..., warmup=True) compiles, launches nothing
                 return original(kernel, *args, **kwargs)
             watch.depth += 1
             try:
@@ -201,11 +263,25 @@ class _KernelWatch(TorchDispatchMode):
         )
 
 
+# Interpreters of Triton <= 3.6 turn a runtime int into a 1-element array and call int() on it to
+# use it as a `range` bound; NumPy >= 2.4 refuses that. A compiled kernel is unaffected.
+_OLD_INTERPRETER = "only 0-dimensional arrays can be converted to Python scalars"
+
+
 def _call(impl, x):
     """impl.softmax(x), checking that x is left alone and that the attempt's kernel did the work."""
     before = x.clone()
     with _KernelWatch(impl) as watch:
-        out = impl.softmax(x)
+        try:
+            out = impl.softmax(x)
+        except Exception as exc:
+            if _OLD_INTERPRETER not in str(exc):
+                raise
+            pytest.fail(
+                f"{type(exc).__name__}: {exc}. This Triton's interpreter cannot loop over a runtime "
+                "bound (`range(0, n_cols, BLOCK)`) with this NumPy: upgrade Triton, or pass the "
+                "trip count as a tl.constexpr. On a GPU the kernel would compile as written."
+            )
     assert_unchanged(before, x, "x")
     watch.check(out)
     return out
@@ -216,7 +292,9 @@ def _expected(x):
 
 
 def _randn(shape, seed, dtype, device, scale=3.0):
-    return (torch.randn(shape, generator=generator(seed)) * scale).to(device=device, dtype=dtype)
+    return (torch.randn(shape, generator=generator(seed)) * scale).to(
+        device=device, dtype=dtype
+    )
 
 
 def _check(impl, x, context):
@@ -263,9 +341,13 @@ def test_all_negative_rows_with_padding(impl, device, dtype):
 
 
 VIEWS = {
-    "transposed": lambda base: base.t(),  # (6, 33) view of a (33, 6) tensor: column stride 6
+    "transposed": lambda base: (
+        base.t()
+    ),  # (6, 33) view of a (33, 6) tensor: column stride 6
     "every_other_column": lambda base: base[:, ::2],  # column stride 2
-    "column_slice": lambda base: base[:, 3:50],  # storage offset 3, row stride != row length
+    "column_slice": lambda base: base[
+        :, 3:50
+    ],  # storage offset 3, row stride != row length
 }
 
 
@@ -277,7 +359,9 @@ def test_non_contiguous_views(impl, device, view, dtype):
     x = VIEWS[view](base)
     assert not x.is_contiguous(), "verifier bug: the view should be non-contiguous"
     base_before = base.clone()
-    _check(impl, x, f"{dtype} {view} view of shape {tuple(x.shape)}, strides {x.stride()}")
+    _check(
+        impl, x, f"{dtype} {view} view of shape {tuple(x.shape)}, strides {x.stride()}"
+    )
     assert_unchanged(base_before, base, "x")
 
 
@@ -285,7 +369,9 @@ def test_rows_are_independent(impl, device):
     # A square input, so a softmax over columns has the right shape but the wrong values.
     x = _randn((6, 6), 5, torch.float32, device)
     _check(impl, x, "square float32 x of shape (6, 6)")
-    x = torch.arange(6.0).repeat(2, 1).to(device)  # two identical rows: identical outputs
+    x = (
+        torch.arange(6.0).repeat(2, 1).to(device)
+    )  # two identical rows: identical outputs
     out = _call(impl, x)
     assert_close(out, _expected(x), context="two identical rows 0..5")
 

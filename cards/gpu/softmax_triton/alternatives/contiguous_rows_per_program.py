@@ -6,10 +6,14 @@ import triton.language as tl
 
 
 @triton.jit
-def _softmax_rows(x_ptr, y_ptr, n_rows, n_cols, ROWS: tl.constexpr, BLOCK: tl.constexpr):
+def _softmax_rows(
+    x_ptr, y_ptr, n_rows, n_cols, ROWS: tl.constexpr, BLOCK: tl.constexpr
+):
     rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)  # (ROWS,)
     cols = tl.arange(0, BLOCK)  # (BLOCK,)
-    offsets = rows[:, None] * n_cols + cols[None, :]  # (ROWS, BLOCK) in a contiguous row-major x
+    offsets = (
+        rows[:, None] * n_cols + cols[None, :]
+    )  # (ROWS, BLOCK) in a contiguous row-major x
     mask = (rows[:, None] < n_rows) & (cols[None, :] < n_cols)
     x = tl.load(x_ptr + offsets, mask=mask, other=float("-inf")).to(tl.float32)
     row_max = tl.max(x, axis=1)  # (ROWS,)
@@ -26,6 +30,12 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     n_rows, n_cols = x.shape
     rows_per_program = 4
     grid = (triton.cdiv(n_rows, rows_per_program),)
-    _softmax_rows[grid](x, y, n_rows, n_cols, ROWS=rows_per_program,
-                        BLOCK=triton.next_power_of_2(n_cols))
+    _softmax_rows[grid](
+        x,
+        y,
+        n_rows,
+        n_cols,
+        ROWS=rows_per_program,
+        BLOCK=triton.next_power_of_2(n_cols),
+    )
     return y
