@@ -83,8 +83,18 @@ def static_problems(card: Card, blank_source: str) -> list[str]:
     return problems
 
 
-def _judge(card: Card, label: str, path: Path, should_pass: bool) -> str | None:
+def _judge(
+    card: Card, label: str, path: Path, should_pass: bool
+) -> tuple[str, str | None]:
+    """(the verdict's status, a problem for the card author or None)."""
     verdict = grade(card, path)
+    status = verdict["status"]
+    return status, _problem(card, label, path, should_pass, verdict)
+
+
+def _problem(
+    card: Card, label: str, path: Path, should_pass: bool, verdict: dict
+) -> str | None:
     status = verdict["status"]
     if should_pass and status != "pass":
         failing = [
@@ -134,14 +144,11 @@ def check_bank(
                 problems.append(problem)
             work += [(card, *job) for job in _jobs(card, blank)]
         with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
-            for (card, label, path, should), problem in zip(
+            for (card, label, path, should), (status, problem) in zip(
                 work, pool.map(lambda w: _judge(*w), work)
             ):
-                report(
-                    problem
-                    or f"{card.slug}: {label} {'passes' if should else 'fails'} as it should",
-                    problem is None,
-                )
+                good = "passes" if should else f"is rejected ({status})"
+                report(problem or f"{card.slug}: {label} {good}", problem is None)
                 if problem:
                     problems.append(problem)
     return problems

@@ -67,4 +67,4 @@ def print_check(result) -> None:
 def print_bank(line: str, ok: bool) -> None:
     mark = "[green]ok[/]" if ok else "[red]PROBLEM[/]"
     console.print(f"{mark}  ", end="")
-    console.print(line, markup=False)
+    console.print(line, markup=False, soft_wrap=True)

@@ -16,6 +16,7 @@ def test_the_real_bank_is_sound():
     assert problems == [], "\n".join(problems)
     assert len(load_catalog()) >= 9
     assert any("reference passes" in line for line in lines)
+    assert any("is rejected (banned)" in line for line in lines)
 
 
 def test_toy_bank_passes(toy_cards):
