@@ -7,15 +7,17 @@ grading imports the runner only when it is needed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from engine import paths
 from engine.catalog import Card, CardError, load_catalog
 from engine.clock import from_iso, study_day
 from engine.queue import CardInfo, Today, build_today
 from engine.reader import Reader, open_reader
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class DrillError(Exception):
@@ -129,8 +131,7 @@ def catalog_rows(now: datetime) -> list[dict]:
 
 
 # -- attempts ---------------------------------------------------------------------------------
-@dataclass
-class Started:
+class Started(NamedTuple):
     card: Card
     path: Path
     started: datetime
@@ -142,9 +143,9 @@ def _open_attempt_for(db: Reader, slug: str):
     return next((a for a in db.open_attempts() if a["card"] == slug), None)
 
 
-def start(
-    slug: str | None, now: datetime, directory: Path | None, restart: bool = False
-) -> Started:
+def start(slug: str | None, now: datetime, directory, restart: bool = False) -> Started:
+    from pathlib import Path
+
     from drills.render import render_blank
 
     if slug is None:
@@ -156,24 +157,20 @@ def start(
     db = store()
     current = _open_attempt_for(db, slug)
     if current is not None and not restart:
-        return Started(
-            c,
-            Path(current["path"]),
+        started, deadline = (
             from_iso(current["started_at"]),
             from_iso(current["deadline_at"]),
-            resumed=True,
         )
-    if (
-        current is not None
-    ):  # a restart gives up nothing: the old attempt just ends unrecorded
+        return Started(c, Path(current["path"]), started, deadline, resumed=True)
+    if current is not None:  # a restart grades nothing: the old attempt ends unrecorded
         db.end_attempt(current["id"], "restarted", None, now)
-    directory = directory or paths.workspace_dir()
+    directory = Path(directory or paths.workspace_dir())
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{slug}_{now.astimezone():%Y%m%d_%H%M%S}.py"
+    path = (directory / f"{slug}_{now.astimezone():%Y%m%d_%H%M%S}.py").resolve()
     deadline = now + timedelta(minutes=c.minutes)
     path.write_text(render_blank(c, now.astimezone()), encoding="utf-8")
-    db.start_attempt(slug, path.resolve(), now, deadline)
-    return Started(c, path.resolve(), now, deadline, resumed=False)
+    db.start_attempt(slug, path, now, deadline)
+    return Started(c, path, now, deadline, resumed=False)
 
 
 _CARD_TAG = re.compile(r"\[drill: ([\w-]+)\]")
@@ -188,8 +185,7 @@ def _card_from_file(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
-@dataclass
-class Checked:
+class Checked(NamedTuple):
     verdict: dict
     attempt: dict | None  # the attempt row, when the check belonged to one
     review: dict | None  # the SM-2 step, when the check ended the attempt
@@ -198,12 +194,14 @@ class Checked:
 
 
 def check(
-    path: Path | None,
+    path,
     slug: str | None,
     now: datetime,
     record: bool = True,
     quality: int | None = None,
 ) -> Checked:
+    from pathlib import Path
+
     db = reader()
     attempt = None
     if path is None:
@@ -217,7 +215,7 @@ def check(
         attempt = opened[0]
         path = Path(attempt["path"])
     else:
-        path = path.resolve()
+        path = Path(path).resolve()
         if record:
             attempt = next(
                 (a for a in db.open_attempts() if Path(a["path"]) == path), None
@@ -266,8 +264,7 @@ def _review(db, slug: str, quality: int, now: datetime, source: str) -> dict:
     )
 
 
-@dataclass
-class GaveUp:
+class GaveUp(NamedTuple):
     card: Card
     quality: int
     review: dict

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -69,11 +68,11 @@ def drill_today(minutes, new, json_):
                 "spent_minutes": queue.spent_minutes,
                 "new_limit": queue.new_limit,
                 "queue": [
-                    e.__dict__ | {"priority": _finite(e.priority)}
+                    e._asdict() | {"priority": _finite(e.priority)}
                     for e in queue.entries
                 ],
                 "later": [
-                    e.__dict__ | {"priority": _finite(e.priority)} for e in queue.later
+                    e._asdict() | {"priority": _finite(e.priority)} for e in queue.later
                 ],
             }
         )
@@ -91,12 +90,15 @@ def drill_today(minutes, new, json_):
             [str(i), e.slug, e.kind, f"{e.minutes}m", e.reason]
             for i, e in enumerate(queue.entries, 1)
         ]
-        table(["#", "card", "", "time", "why"], rows)
+        table(["#", "card", "kind", "time", "why"], rows)
         click.echo(f"\nNext: drill start {queue.entries[0].slug}")
     if queue.later:
+        names = ", ".join(e.slug for e in queue.later[:5]) + (
+            ", ..." if len(queue.later) > 5 else ""
+        )
         click.echo(
-            f"Later: {len(queue.later)} more over today's budget ({', '.join(e.slug for e in queue.later[:5])}"
-            f"{', ...' if len(queue.later) > 5 else ''})"
+            f"Later: {len(queue.later)} more past today's budget or new-card limit ({names});"
+            " `drill today --minutes N --new N` for more"
         )
 
 
@@ -163,7 +165,7 @@ def drill_show(slug, json_):
 @click.option(
     "--dir",
     "directory",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
     help="Write the blank file here instead of the workspace.",
 )
 @click.option("--edit", is_flag=True, help="Open the file in $VISUAL / $EDITOR.")
@@ -198,7 +200,7 @@ def drill_start(slug, directory, edit, restart, json_):
 
 
 @cli.command(name="check")
-@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option(
     "--card", "slug", help="The card to grade against (default: the attempt's)."
 )

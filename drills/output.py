@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
 
 
 def echo_json(data) -> None:
+    import json
+
     click.echo(json.dumps(data, indent=2, default=str))
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 SHOWN = 12  # failing tests listed in full
 
 _STYLE = {
@@ -33,6 +33,20 @@ def grading_status(enabled: bool):
         yield
 
 
+def _grouped_failures(tests: list[dict]) -> list[tuple[str, int, dict]]:
+    """One entry per test function: (name, number of cases, {first failing message, failing
+    case ids}), so twelve parametrized cases of one bug read as one line."""
+    groups: dict[str, dict] = {}
+    for t in tests:
+        name, _, case = t["name"].partition("[")
+        g = groups.setdefault(name, {"total": 0, "cases": [], "message": ""})
+        g["total"] += 1
+        if t["status"] == "failed":
+            g["cases"].append(case.rstrip("]"))
+            g["message"] = g["message"] or t["message"]
+    return [(n, g["total"], g) for n, g in groups.items() if g["cases"]]
+
+
 def print_check(result) -> None:
     v = result.verdict
     total = v["passed"] + v["failed"]
@@ -43,16 +57,18 @@ def print_check(result) -> None:
     console.print(head)
     if v.get("message"):
         console.print(f"  {v['message']}", markup=False)
-    failing = [t for t in v["tests"] if t["status"] == "failed"]
-    if failing:
-        grid = Table(show_header=False, box=None, padding=(0, 1))
-        grid.add_column(style="red", no_wrap=True)
-        grid.add_column(overflow="fold")
-        for t in failing[:SHOWN]:
-            grid.add_row("✗ " + t["name"], t["message"] or "failed")
-        console.print(grid)
-        if len(failing) > SHOWN:
-            console.print(f"  ... and {len(failing) - SHOWN} more failing tests")
+    for name, cases, first in _grouped_failures(v["tests"])[:SHOWN]:
+        which = f"{len(first['cases'])}/{cases} cases" if cases > 1 else "failed"
+        example = (
+            f" e.g. [{first['cases'][0]}]" if cases > 1 and first["cases"][0] else ""
+        )
+        console.print(f"  [red]✗ {escape(name)}[/]  {which}{escape(example)}")
+        console.print(
+            f"      {first['message'] or 'failed'}", markup=False, soft_wrap=True
+        )
+    groups = _grouped_failures(v["tests"])
+    if len(groups) > SHOWN:
+        console.print(f"  ... and {len(groups) - SHOWN} more failing tests")
     if result.review:
         r = result.review
         console.print(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import NamedTuple
 
 CARD_FILES = ("card.toml", "prompt.md", "blank.py.j2", "reference.py", "verify.py")
 DEVICES = {"cpu", "cuda"}
@@ -16,10 +15,9 @@ class CardError(Exception):
     """A card folder that cannot be used; the message says what to fix."""
 
 
-@dataclass(frozen=True)
-class Card:
+class Card(NamedTuple):
     slug: str
-    path: Path
+    folder: str  # the card's folder (`path` gives it as a Path)
     title: str
     track: str
     topics: list[str]
@@ -28,23 +26,32 @@ class Card:
     difficulty: str
     minutes: int
     contract: str
-    prerequisites: list[str] = field(default_factory=list)
-    devices: list[str] = field(default_factory=lambda: ["cpu"])
-    banned: list[str] = field(default_factory=list)
-    companies: list[str] = field(default_factory=list)
-    timeout_s: float = 60.0
-    interpret: bool = (
-        False  # a Triton card graded under the interpreter where no GPU is present
+    prerequisites: list[str]
+    devices: list[str]
+    banned: list[str]
+    companies: list[str]
+    timeout_s: float
+    interpret: (
+        bool  # a Triton card graded under the interpreter where no GPU is present
     )
 
     @property
+    def path(self):
+        from pathlib import Path
+
+        return Path(self.folder)
+
+    @property
     def prompt(self) -> str:
-        return (self.path / "prompt.md").read_text(encoding="utf-8")
+        with open(os.path.join(self.folder, "prompt.md"), encoding="utf-8") as f:
+            return f.read()
 
 
-def cards_root() -> Path:
-    root = os.environ.get("DRILL_CARDS") or Path(__file__).parent.parent / "cards"
-    return Path(root).resolve()
+def cards_root() -> str:
+    root = os.environ.get("DRILL_CARDS") or os.path.join(
+        os.path.dirname(__file__), "..", "cards"
+    )
+    return os.path.realpath(root)
 
 
 def _typed(data: dict, key: str, kind, where: str, default=None):
@@ -62,35 +69,38 @@ def _typed(data: dict, key: str, kind, where: str, default=None):
     return value
 
 
-def _parse_toml(path: Path, where: str, cache: dict) -> dict:
-    """card.toml's contents; `cache` maps a file to (mtime, size, data) so that the light
-    commands do not re-parse every card on every call."""
-    stat = path.stat()
-    signature = [stat.st_mtime_ns, stat.st_size]
-    hit = cache.get(str(path))
+# -- a cache of parsed card.toml files, so light commands do not re-parse the bank each call --
+def _parse_toml(path: str, where: str, cache: dict) -> dict:
+    """card.toml's contents; `cache` maps a file to ((mtime, size), data)."""
+    stat = os.stat(path)
+    signature = (stat.st_mtime_ns, stat.st_size)
+    hit = cache.get(path)
     if hit and hit[0] == signature:
         return hit[1]
     import tomllib
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as f:
+            data = tomllib.loads(f.read())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CardError(f"{where}: card.toml is not valid TOML ({exc})") from None
-    cache[str(path)] = [signature, data]
+    cache[path] = (signature, data)
     cache["_dirty"] = True
     return data
 
 
-def _cache_path() -> Path:
+def _cache_path() -> str:
     from engine.paths import data_dir
 
-    return data_dir() / "catalog-cache.json"
+    return os.path.join(data_dir(), "catalog-cache.marshal")
 
 
 def _read_cache() -> dict:
     try:
-        return json.loads(_cache_path().read_text())
-    except (OSError, ValueError):
+        with open(_cache_path(), "rb") as f:
+            cache = marshal.load(f)
+        return cache if isinstance(cache, dict) else {}
+    except (OSError, ValueError, EOFError, TypeError):
         return {}
 
 
@@ -99,24 +109,31 @@ def _write_cache(cache: dict) -> None:
         return
     path = _cache_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            marshal.dump(cache, f)
         os.replace(tmp, path)
-    except OSError:
+    except (OSError, ValueError):
         pass  # a cache we cannot write only costs speed
 
 
-def load_card(path: Path, cache: dict | None = None) -> Card:
+def load_card(folder, cache: dict | None = None) -> Card:
     """Read one card folder; raises CardError naming the folder and what is wrong."""
-    where = f"card `{path.name}`"
-    missing = [name for name in CARD_FILES if not (path / name).is_file()]
+    folder = os.fspath(folder)
+    slug = os.path.basename(folder)
+    where = f"card `{slug}`"
+    missing = [
+        name for name in CARD_FILES if not os.path.isfile(os.path.join(folder, name))
+    ]
     if missing:
-        raise CardError(f"{where} ({path}) is missing {', '.join(missing)}")
-    data = _parse_toml(path / "card.toml", where, cache if cache is not None else {})
+        raise CardError(f"{where} ({folder}) is missing {', '.join(missing)}")
+    data = _parse_toml(
+        os.path.join(folder, "card.toml"), where, cache if cache is not None else {}
+    )
     card = Card(
-        slug=path.name,
-        path=path,
+        slug=slug,
+        folder=folder,
         title=_typed(data, "title", str, where),
         track=_typed(data, "track", str, where),
         topics=_typed(data, "topics", list, where),
@@ -144,24 +161,29 @@ def load_card(path: Path, cache: dict | None = None) -> Card:
         raise CardError(
             f"{where}: `devices` must be a non-empty subset of {sorted(DEVICES)}"
         )
-    if card.track != path.parent.name:
+    track = os.path.basename(os.path.dirname(folder))
+    if card.track != track:
         raise CardError(
-            f"{where}: `track` is {card.track!r} but the folder is in {path.parent.name}/"
+            f"{where}: `track` is {card.track!r} but the folder is in {track}/"
         )
     return card
 
 
-def _folders(root: Path):
-    if not root.is_dir():
+def _subfolders(folder: str) -> list[str]:
+    with os.scandir(folder) as entries:
+        return sorted(
+            e.path for e in entries if e.is_dir() and not e.name.startswith(("_", "."))
+        )
+
+
+def _folders(root: str):
+    if not os.path.isdir(root):
         raise CardError(f"no card bank at {root}")
-    visible = lambda p: p.is_dir() and not p.name.startswith(("_", "."))
-    for track in sorted(filter(visible, root.iterdir())):
-        yield from sorted(filter(visible, track.iterdir()))
+    for track in _subfolders(root):
+        yield from _subfolders(track)
 
 
-def load_catalog(
-    root: Path | None = None, errors: list[str] | None = None
-) -> dict[str, Card]:
+def load_catalog(root=None, errors: list[str] | None = None) -> dict[str, Card]:
     """Every card under `root/<track>/<slug>/`, keyed by slug.
 
     Strict by default (CardError on the first bad card). Given an `errors` list, a bad card is
@@ -171,19 +193,19 @@ def load_catalog(
 
     def bad(message: str) -> None:
         if errors is None:
+            _write_cache(cache)
             raise CardError(message)
         errors.append(message)
 
-    for folder in _folders(root or cards_root()):
+    for folder in _folders(os.fspath(root) if root else cards_root()):
         try:
             card = load_card(folder, cache)
         except CardError as exc:
-            _write_cache(cache)
             bad(str(exc))
             continue
         if card.slug in cards:
             bad(
-                f"card `{card.slug}` exists twice: {cards[card.slug].path} and {folder}"
+                f"card `{card.slug}` exists twice: {cards[card.slug].folder} and {folder}"
             )
             continue
         cards[card.slug] = card
@@ -195,11 +217,12 @@ def load_catalog(
     return cards
 
 
-def public_names(path: Path) -> list[str]:
+def public_names(path) -> list[str]:
     """Top-level public functions and classes a solution file defines."""
     import ast
 
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
     return [
         node.name
         for node in tree.body

@@ -4,23 +4,21 @@ is passed in."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 from engine.reader import CardState
 
 
-@dataclass(frozen=True)
-class CardInfo:
+class CardInfo(NamedTuple):
     slug: str
     title: str
     frequency: float
     minutes: int
-    prerequisites: list[str] = field(default_factory=list)
+    prerequisites: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     slug: str
     title: str
     kind: str  # "in progress" | "again" | "due" | "new"
@@ -29,8 +27,7 @@ class Entry:
     reason: str
 
 
-@dataclass(frozen=True)
-class Today:
+class Today(NamedTuple):
     day: date
     entries: list[Entry]  # what fits today, in order
     later: list[Entry]  # due or new, but over today's budget or new-card limit

@@ -7,9 +7,9 @@ full `Store` once, which creates or migrates it.
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from dataclasses import dataclass
-from pathlib import Path
+from typing import NamedTuple
 
 SCHEMA_VERSION = 1  # must equal engine.schema.SCHEMA_VERSION (a test checks it)
 
@@ -20,8 +20,7 @@ class StoreError(Exception):
     """The database cannot be used; the message says what to do. Nothing was changed."""
 
 
-@dataclass(frozen=True)
-class CardState:
+class CardState(NamedTuple):
     card: str
     repetitions: int
     interval: int
@@ -38,7 +37,7 @@ class CardState:
         return self.ease_x100 / 100
 
 
-def _fail(path: Path, exc: Exception) -> StoreError:
+def _fail(path, exc: Exception) -> StoreError:
     text = str(exc)
     if "locked" in text or "busy" in text:
         return StoreError(
@@ -50,9 +49,9 @@ def _fail(path: Path, exc: Exception) -> StoreError:
     )
 
 
-def connect_readonly(path: Path) -> sqlite3.Connection | None:
+def connect_readonly(path: str) -> sqlite3.Connection | None:
     """A read-only connection to a current database; None if it is missing or needs migrating."""
-    if not path.exists():
+    if not os.path.exists(path):
         return None
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
@@ -73,7 +72,7 @@ def connect_readonly(path: Path) -> sqlite3.Connection | None:
 class Reader:
     """Queries shared by the read-only path and the Store (both hold a sqlite3 connection)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path):
+    def __init__(self, conn: sqlite3.Connection, path):
         self.conn = conn
         self.path = path
 
@@ -126,6 +125,6 @@ class Reader:
         return self._rows("select * from reviews order by id")
 
 
-def open_reader(path: Path) -> Reader | None:
+def open_reader(path: str) -> Reader | None:
     conn = connect_readonly(path)
     return Reader(conn, path) if conn else None

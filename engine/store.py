@@ -31,7 +31,7 @@ def _migration_lock(path: Path):
 
 
 class Store(Reader):
-    def __init__(self, path: Path | str | None = None, *, memory: bool = False):
+    def __init__(self, path=None, *, memory: bool = False):
         import sqlite_utils
 
         from engine.schema import SCHEMA_VERSION, migrations
@@ -70,7 +70,7 @@ class Store(Reader):
 
     # -- attempts and checks ----------------------------------------------------------------
     def start_attempt(
-        self, card: str, path: Path, started: datetime, deadline: datetime
+        self, card: str, path, started: datetime, deadline: datetime
     ) -> int:
         with self._write():
             table = self.db["attempts"].insert(

@@ -133,7 +133,7 @@ def test_check_json_no_record_changes_nothing(toy_cards):
         "device",
     ]
     assert (verdict["status"], verdict["passed"], verdict["failed"]) == ("fail", 2, 1)
-    assert not paths.db_path().exists() or rows("select * from checks") == []
+    assert not Path(paths.db_path()).exists() or rows("select * from checks") == []
 
 
 def test_solution_only_after_an_attempt(toy_cards, tmp_path):
@@ -176,11 +176,11 @@ def test_bad_drill_now(toy_cards):
 
 
 def test_corrupt_database_is_left_alone(toy_cards):
-    paths.db_path().parent.mkdir(parents=True)
-    paths.db_path().write_bytes(b"this is not sqlite" * 100)
+    Path(paths.db_path()).parent.mkdir(parents=True)
+    Path(paths.db_path()).write_bytes(b"this is not sqlite" * 100)
     result = run("today", ok=False)
     assert "unreadable" in result.output and "nothing was changed" in result.output
-    assert paths.db_path().read_bytes() == b"this is not sqlite" * 100
+    assert Path(paths.db_path()).read_bytes() == b"this is not sqlite" * 100
 
 
 def test_broken_card_folder_is_skipped_with_a_warning(tmp_path, monkeypatch):
