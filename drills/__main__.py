@@ -1,3 +1,3 @@
-from drills.cli import main
+from drills.fast import main
 
 main()

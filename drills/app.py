@@ -7,17 +7,14 @@ grading imports the runner only when it is needed.
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, NamedTuple
 
 from engine import paths
 from engine.catalog import Card, CardError, load_catalog
 from engine.clock import from_iso, study_day
 from engine.queue import CardInfo, Today, build_today
 from engine.reader import Reader, open_reader
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 class DrillError(Exception):
@@ -131,12 +128,7 @@ def catalog_rows(now: datetime) -> list[dict]:
 
 
 # -- attempts ---------------------------------------------------------------------------------
-class Started(NamedTuple):
-    card: Card
-    path: Path
-    started: datetime
-    deadline: datetime
-    resumed: bool
+Started = namedtuple("Started", "card path started deadline resumed")
 
 
 def _open_attempt_for(db: Reader, slug: str):
@@ -176,7 +168,7 @@ def start(slug: str | None, now: datetime, directory, restart: bool = False) -> 
 _CARD_TAG = re.compile(r"\[drill: ([\w-]+)\]")
 
 
-def _card_from_file(path: Path) -> str | None:
+def _card_from_file(path) -> str | None:
     try:
         head = path.read_text(encoding="utf-8", errors="replace")[:2000]
     except OSError:
@@ -185,12 +177,9 @@ def _card_from_file(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
-class Checked(NamedTuple):
-    verdict: dict
-    attempt: dict | None  # the attempt row, when the check belonged to one
-    review: dict | None  # the SM-2 step, when the check ended the attempt
-    quality: int | None
-    elapsed_s: float | None
+# attempt: the attempt row when the check belonged to one; review: the SM-2 step when the
+# check ended the attempt.
+Checked = namedtuple("Checked", "verdict attempt review quality elapsed_s")
 
 
 def check(
@@ -264,11 +253,7 @@ def _review(db, slug: str, quality: int, now: datetime, source: str) -> dict:
     )
 
 
-class GaveUp(NamedTuple):
-    card: Card
-    quality: int
-    review: dict
-    reference: str
+GaveUp = namedtuple("GaveUp", "card quality review reference")
 
 
 def give_up(slug: str | None, now: datetime, quality: int | None = None) -> GaveUp:

@@ -6,10 +6,8 @@ import sys
 
 import click
 
-from drills import app
-from drills.output import echo_json, table
-
-VERSION = "0.1.0"
+from drills import __version__, app
+from drills.output import echo_json, show_list, show_today
 
 
 class DrillGroup(click.Group):
@@ -39,7 +37,7 @@ def _now():
 
 
 @click.group(cls=DrillGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(VERSION, prog_name="drill")
+@click.version_option(__version__, prog_name="drill")
 def cli():
     """Spaced-repetition drills for ML-engineering interviews."""
 
@@ -59,75 +57,14 @@ def cli():
 @json_option
 def drill_today(minutes, new, json_):
     """Show what to drill today, in priority order, and why."""
-    queue = app.today(_now(), minutes, new)
-    if json_:
-        return echo_json(
-            {
-                "day": queue.day.isoformat(),
-                "budget_minutes": queue.budget_minutes,
-                "spent_minutes": queue.spent_minutes,
-                "new_limit": queue.new_limit,
-                "queue": [
-                    e._asdict() | {"priority": _finite(e.priority)}
-                    for e in queue.entries
-                ],
-                "later": [
-                    e._asdict() | {"priority": _finite(e.priority)} for e in queue.later
-                ],
-            }
-        )
-    planned = sum(e.minutes for e in queue.entries)
-    click.echo(
-        f"{queue.day:%A %d %B %Y} — {planned} min planned, budget {queue.budget_minutes} min"
-        f" ({queue.spent_minutes} done today)"
-    )
-    if not queue.entries:
-        click.echo(
-            "Nothing to drill today. `drill list` shows every card; `drill start SLUG` starts one."
-        )
-    else:
-        rows = [
-            [str(i), e.slug, e.kind, f"{e.minutes}m", e.reason]
-            for i, e in enumerate(queue.entries, 1)
-        ]
-        table(["#", "card", "kind", "time", "why"], rows)
-        click.echo(f"\nNext: drill start {queue.entries[0].slug}")
-    if queue.later:
-        names = ", ".join(e.slug for e in queue.later[:5]) + (
-            ", ..." if len(queue.later) > 5 else ""
-        )
-        click.echo(
-            f"Later: {len(queue.later)} more past today's budget or new-card limit ({names});"
-            " `drill today --minutes N --new N` for more"
-        )
-
-
-def _finite(x: float):
-    return None if x == float("inf") else round(x, 4)
+    show_today(app.today(_now(), minutes, new), json_)
 
 
 @cli.command(name="list")
 @json_option
 def drill_list(json_):
     """List every card with its state, next due date and ease."""
-    rows = app.catalog_rows(_now())
-    if json_:
-        return echo_json(rows)
-    table(
-        ["card", "track", "freq", "time", "state", "due", "ease"],
-        [
-            [
-                r["slug"],
-                r["track"],
-                f"{r['frequency']:.2f}",
-                f"{r['minutes']}m",
-                r["state"],
-                r["due"] or "-",
-                f"{r['ease']:.2f}" if r["ease"] else "-",
-            ]
-            for r in rows
-        ],
-    )
+    show_list(app.catalog_rows(_now()), json_)
 
 
 @cli.command(name="show")
@@ -300,5 +237,13 @@ def cards_check(slugs, jobs):
     click.echo("card bank OK")
 
 
+def root_help() -> str:
+    """`drill --help`, as click formats it (drills.fast caches it)."""
+    with click.Context(cli, info_name="drill") as ctx:
+        return cli.get_help(ctx)
+
+
 def main():
-    cli(prog_name="drill")
+    from drills.fast import main as fast_main
+
+    fast_main()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshal
 import os
-from typing import NamedTuple
+from collections import namedtuple
 
 CARD_FILES = ("card.toml", "prompt.md", "blank.py.j2", "reference.py", "verify.py")
 DEVICES = {"cpu", "cuda"}
@@ -15,25 +15,17 @@ class CardError(Exception):
     """A card folder that cannot be used; the message says what to fix."""
 
 
-class Card(NamedTuple):
-    slug: str
-    folder: str  # the card's folder (`path` gives it as a Path)
-    title: str
-    track: str
-    topics: list[str]
-    frequency: float
-    frequency_source: str
-    difficulty: str
-    minutes: int
-    contract: str
-    prerequisites: list[str]
-    devices: list[str]
-    banned: list[str]
-    companies: list[str]
-    timeout_s: float
-    interpret: (
-        bool  # a Triton card graded under the interpreter where no GPU is present
-    )
+_CARD_FIELDS = (
+    "slug folder title track topics frequency frequency_source difficulty minutes contract"
+    " prerequisites devices banned companies timeout_s interpret"
+)
+
+
+class Card(namedtuple("Card", _CARD_FIELDS)):
+    """A card's metadata (card.toml) and its folder. `interpret`: a Triton card graded under
+    the interpreter where no GPU is present. A named tuple: cheap to import on the light path."""
+
+    __slots__ = ()
 
     @property
     def path(self):

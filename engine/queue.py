@@ -4,37 +4,24 @@ is passed in."""
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import date
-from typing import NamedTuple
 
 from engine.reader import CardState
 
+# What the queue needs of a card; prerequisites default to none.
+CardInfo = namedtuple(
+    "CardInfo", "slug title frequency minutes prerequisites", defaults=((),)
+)
 
-class CardInfo(NamedTuple):
-    slug: str
-    title: str
-    frequency: float
-    minutes: int
-    prerequisites: tuple[str, ...] = ()
+# One line of the queue; kind is "in progress" | "again" | "due" | "new".
+Entry = namedtuple("Entry", "slug title kind minutes priority reason")
 
-
-class Entry(NamedTuple):
-    slug: str
-    title: str
-    kind: str  # "in progress" | "again" | "due" | "new"
-    minutes: int
-    priority: float
-    reason: str
-
-
-class Today(NamedTuple):
-    day: date
-    entries: list[Entry]  # what fits today, in order
-    later: list[Entry]  # due or new, but over today's budget or new-card limit
-    budget_minutes: int
-    spent_minutes: int  # target minutes of the cards already reviewed today
-    new_limit: int
-    new_today: int
+# The day's plan: `entries` fit today in order; `later` are due or new but over the budget
+# or the new-card limit; `spent_minutes` are the target minutes of cards already done today.
+Today = namedtuple(
+    "Today", "day entries later budget_minutes spent_minutes new_limit new_today"
+)
 
 
 def _pct(frequency: float) -> str:

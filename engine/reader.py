@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import NamedTuple
+from collections import namedtuple
 
 SCHEMA_VERSION = 1  # must equal engine.schema.SCHEMA_VERSION (a test checks it)
 
@@ -20,17 +20,16 @@ class StoreError(Exception):
     """The database cannot be used; the message says what to do. Nothing was changed."""
 
 
-class CardState(NamedTuple):
-    card: str
-    repetitions: int
-    interval: int
-    ease_x100: int
-    due: str
-    again_on: str | None
-    last_review: str
-    lapses: int
-    reviews: int
-    first_day: str
+class CardState(
+    namedtuple(
+        "CardState",
+        "card repetitions interval ease_x100 due again_on last_review lapses reviews first_day",
+    )
+):
+    """A card's SM-2 state: one row of `schedule` (dates as ISO strings, EF in hundredths).
+    Named tuples, not dataclasses or typing.NamedTuple: their imports cost the light path."""
+
+    __slots__ = ()
 
     @property
     def easiness(self) -> float:

@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = (
+    "click",
     "torch",
     "numpy",
     "triton",
@@ -22,7 +23,7 @@ HEAVY = (
 PROBE = """
 import sys
 sys.argv = ["drill", *{args!r}]
-from drills.cli import main
+from drills.fast import main
 try:
     main()
 except SystemExit:
