@@ -7,7 +7,7 @@ import os
 import pytest
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def impl():
     spec = importlib.util.spec_from_file_location("bare_impl", os.environ["BARE_IMPL"])
     module = importlib.util.module_from_spec(spec)

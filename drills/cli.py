@@ -152,11 +152,9 @@ def drill_start(slug, directory, edit, restart, json_):
 @json_option
 def drill_check(path, slug, no_record, quality, json_):
     """Grade the current attempt (or PATH) with the card's verifier."""
-    from drills.report import grading_status, print_check
-
-    with grading_status(enabled=not json_):
-        result = app.check(path, slug, _now(), record=not no_record, quality=quality)
+    check = lambda: app.check(path, slug, _now(), record=not no_record, quality=quality)
     if json_:
+        result = check()
         verdict = {
             k: result.verdict[k]
             for k in (
@@ -175,6 +173,10 @@ def drill_check(path, slug, no_record, quality, json_):
 
         click.echo(json.dumps(verdict))
     else:
+        from drills.report import grading_status, print_check
+
+        with grading_status():
+            result = check()
         print_check(result)
     if result.verdict["status"] != "pass":
         sys.exit(1)
