@@ -1,9 +1,8 @@
 """RMS from the L2 norm: ||x|| / sqrt(d), with eps under the square root."""
 
-import math
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 
 class RMSNorm(nn.Module):
