@@ -26,7 +26,8 @@ def header(card: Card, started: datetime) -> str:
         prompt,
     ]
     if card.banned:
-        lines += ["", "Banned here: " + ", ".join(card.banned)]
+        banned = "Banned here (any spelling): " + ", ".join(card.banned)
+        lines += ["", *textwrap.wrap(banned, 92, subsequent_indent="  ")]
     return '"""' + "\n".join(lines) + '\n"""'
 
 
