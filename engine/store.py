@@ -13,6 +13,8 @@ from engine.clock import iso, study_day
 from engine.reader import Reader, StoreError, _fail
 from engine.sm2 import INITIAL_EASINESS, review_x100
 
+BUSY_TIMEOUT_S = 10.0  # how long a write waits for another drill process's transaction
+
 
 @contextmanager
 def _migration_lock(path: Path):
@@ -42,9 +44,9 @@ class Store(Reader):
                 self.db = sqlite_utils.Database(memory=True)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(str(self.path), timeout=10)
+                conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S)
                 self.db = sqlite_utils.Database(conn)
-                self.db.execute("PRAGMA busy_timeout = 10000")
+                self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
                 self.db.enable_wal()
             if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 with _migration_lock(self.path) if not memory else _nolock():

@@ -208,3 +208,22 @@ def test_config_round_trip(toy_cards):
     run("config", "budget_minutes", "30")
     assert "budget_minutes = 30" in run("config").output
     assert "budget 30 min" in run("today").output
+
+
+def test_locked_database_is_one_line_and_loses_nothing(toy_cards, monkeypatch):
+    import engine.store
+
+    run("config", "budget_minutes", "30")
+    monkeypatch.setattr(engine.store, "BUSY_TIMEOUT_S", 0.2)
+    holder = sqlite3.connect(paths.db_path())
+    holder.execute("BEGIN EXCLUSIVE")  # another program holds a write transaction
+    try:
+        result = run("config", "budget_minutes", "45", ok=False)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert (
+        "locked by another program" in result.output
+        and "Traceback" not in result.output
+    )
+    assert "budget_minutes = 30" in run("config").output
