@@ -36,7 +36,14 @@ def cards() -> dict[str, Card]:
 def card(slug: str) -> Card:
     catalog = cards()
     if slug not in catalog:
+        import difflib
+
         close = [s for s in catalog if slug in s or s in slug]
+        close += [
+            s
+            for s in difflib.get_close_matches(slug, catalog, 3, 0.5)
+            if s not in close
+        ]
         hint = (
             f" (did you mean {', '.join(close)}?)"
             if close
