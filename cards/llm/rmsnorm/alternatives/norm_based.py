@@ -1,6 +1,5 @@
 """RMS from the L2 norm: ||x|| / sqrt(d), with eps under the square root."""
 
-
 import torch
 from torch import nn
 
