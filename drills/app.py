@@ -10,15 +10,12 @@ import re
 from collections import namedtuple
 from datetime import datetime, timedelta
 
+from drills.errors import DrillError
 from engine import paths
 from engine.catalog import Card, CardError, load_catalog
 from engine.clock import from_iso, study_day
 from engine.queue import CardInfo, Today, build_today
 from engine.reader import Reader, open_reader
-
-
-class DrillError(Exception):
-    """An expected failure; the message is one line saying what happened and what to do."""
 
 
 def cards() -> dict[str, Card]:

@@ -16,16 +16,30 @@ import tempfile
 import time
 from pathlib import Path
 
+from drills.errors import DrillError
 from engine.catalog import Card, public_names
 
 OUTPUT_LIMIT = 64 * 1024 * 1024  # bytes a child may write to any one file
 TAIL = 1500  # characters of the child's output shown when it died without a verdict
 
 
+def _env_number(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise DrillError(f"{name} must be a positive number, got {text!r}")
+    return value
+
+
 def _memory_limit() -> int | None:
     """Address-space cap for the child, in bytes; None where a GPU driver needs a huge space."""
     if os.environ.get("DRILL_MEMORY_MB"):
-        return int(os.environ["DRILL_MEMORY_MB"]) * 1024 * 1024
+        return int(_env_number("DRILL_MEMORY_MB", 0) * 1024 * 1024)
     if shutil.which("nvidia-smi") or os.path.exists("/proc/driver/nvidia"):
         return None
     return 8 * 1024 * 1024 * 1024
@@ -71,7 +85,7 @@ def _died(
 
 def grade(card: Card, attempt: Path, *, timeout: float | None = None) -> dict:
     """Grade `attempt` with `card`'s verifier; returns DESIGN.md's JSON verdict as a dict."""
-    timeout = timeout or float(os.environ.get("DRILL_TIMEOUT", card.timeout_s))
+    timeout = timeout or _env_number("DRILL_TIMEOUT", card.timeout_s)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="drill-grade-") as tmp:
         tmp = Path(tmp)

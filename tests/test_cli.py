@@ -227,3 +227,17 @@ def test_locked_database_is_one_line_and_loses_nothing(toy_cards, monkeypatch):
         and "Traceback" not in result.output
     )
     assert "budget_minutes = 30" in run("config").output
+
+
+@pytest.mark.parametrize("name", ["DRILL_TIMEOUT", "DRILL_MEMORY_MB"])
+def test_bad_grading_settings_are_one_line(toy_cards, name):
+    result = run(
+        "check",
+        str(ATTEMPTS / "partial.py"),
+        "--card",
+        "add_scaled",
+        env={name: "soon"},
+        ok=False,
+    )
+    assert f"{name} must be a positive number" in result.output
+    assert "Traceback" not in result.output
