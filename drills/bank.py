@@ -12,7 +12,7 @@ from pathlib import Path
 
 from drills.grade import grade
 from drills.render import render_blank
-from engine.catalog import Card, CardError, cards_root, load_card, load_catalog
+from engine.catalog import Card, CardError, load_catalog
 
 
 def _signature(node: ast.FunctionDef) -> str:
@@ -152,11 +152,3 @@ def check_bank(
                 if problem:
                     problems.append(problem)
     return problems
-
-
-def validate_folder(path: Path) -> Card:
-    """Load one card folder by path (for authors checking a new card)."""
-    return load_card(path)
-
-
-__all__ = ["cards_root", "check_bank", "static_problems", "surface", "validate_folder"]
