@@ -42,6 +42,14 @@ def test_a_mutant_that_passes_is_reported(tmp_path, monkeypatch):
     assert any("`add_scaled` differs: blank" in p for p in problems), problems
 
 
-def test_static_problems_name_missing_mutants(toy_card):
-    source = (toy_card.path / "reference.py").read_text()
-    assert static_problems(toy_card, source) == []
+def test_static_problems_name_missing_mutants(tmp_path, monkeypatch):
+    shutil.copytree(TOY_CARDS, tmp_path / "bank")
+    card_dir = tmp_path / "bank" / "toy" / "add_scaled"
+    source = (card_dir / "reference.py").read_text()
+    monkeypatch.setenv("DRILL_CARDS", str(tmp_path / "bank"))
+    assert static_problems(load_catalog()["add_scaled"], source) == []
+    (card_dir / "mutants" / "subtracts.py").unlink()
+    problems = static_problems(load_catalog()["add_scaled"], source)
+    assert problems == [
+        "`add_scaled` has 2 mutants: add realistic bugs to mutants/ (at least 3)"
+    ]
