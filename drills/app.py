@@ -57,9 +57,9 @@ def reader() -> Reader:
 
 
 def store():
-    from engine.store import open_store
+    from engine.store import Store
 
-    return open_store(paths.db_path())
+    return Store(paths.db_path())
 
 
 def _settings_int(values: dict[str, str], key: str) -> int:

@@ -14,13 +14,11 @@ class DrillGroup(click.Group):
     """Turns every expected failure into one clear line and exit status 1."""
 
     def invoke(self, ctx):
-        from engine.catalog import CardError
-        from engine.clock import ClockError
-        from engine.reader import StoreError
+        from drills.errors import expected_errors
 
         try:
             return super().invoke(ctx)
-        except (app.DrillError, CardError, ClockError, StoreError) as exc:
+        except expected_errors() as exc:
             raise click.ClickException(str(exc)) from None
 
 

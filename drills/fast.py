@@ -91,10 +91,9 @@ def run(argv: list[str]) -> bool:
     if parsed is None:
         return False
     from drills import app
+    from drills.errors import expected_errors
     from drills.output import show_list, show_today
-    from engine.catalog import CardError
-    from engine.clock import ClockError, now
-    from engine.reader import StoreError
+    from engine.clock import now
 
     command, options = parsed
     try:
@@ -103,7 +102,7 @@ def run(argv: list[str]) -> bool:
             show_today(queue, options.get("--json", False))
         else:
             show_list(app.catalog_rows(now()), options.get("--json", False))
-    except (app.DrillError, CardError, ClockError, StoreError) as exc:
+    except expected_errors() as exc:
         sys.stderr.write(f"Error: {exc}\n")  # as click.ClickException prints it
         sys.exit(1)
     return True

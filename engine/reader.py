@@ -11,7 +11,9 @@ import os
 import sqlite3
 from collections import namedtuple
 
-SCHEMA_VERSION = 1  # must equal engine.schema.SCHEMA_VERSION (a test checks it)
+SCHEMA_VERSION = (
+    1  # PRAGMA user_version of a current database; bump with each migration
+)
 
 DEFAULT_SETTINGS = {"budget_minutes": "60", "new_per_day": "2", "rollover_hour": "4"}
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlite_utils.migrations import Migrations
 
-SCHEMA_VERSION = 1  # also written to PRAGMA user_version, read by the light path
+# The version lives in engine.reader (the light path checks it without sqlite-utils).
+from engine.reader import SCHEMA_VERSION  # noqa: F401 - re-exported for the Store
 
 migrations = Migrations("drill")
 

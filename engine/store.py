@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from engine.clock import iso, study_day
-from engine.reader import Reader, StoreError, _fail
+from engine.reader import Reader, _fail
 from engine.sm2 import INITIAL_EASINESS, review_x100
 
 BUSY_TIMEOUT_S = 10.0  # how long a write waits for another drill process's transaction
@@ -49,7 +49,7 @@ class Store(Reader):
                 self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
                 self.db.enable_wal()
             if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                with _migration_lock(self.path) if not memory else _nolock():
+                with nullcontext() if memory else _migration_lock(self.path):
                     migrations.apply(self.db)
                     self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
@@ -159,17 +159,3 @@ class Store(Reader):
             )
             self.db["schedule"].upsert(row, pk="card")
         return {**row, "counted": counted}
-
-
-@contextmanager
-def _nolock():
-    yield
-
-
-def open_store(path: Path) -> Store:
-    try:
-        return Store(path)
-    except StoreError:
-        raise
-    except sqlite3.Error as exc:  # pragma: no cover - defensive
-        raise _fail(path, exc) from None
