@@ -166,6 +166,9 @@ def start(slug: str | None, now: datetime, directory, restart: bool = False) -> 
     deadline = now + timedelta(minutes=c.minutes)
     path.write_text(render_blank(c, now.astimezone()), encoding="utf-8")
     db.start_attempt(slug, path, now, deadline)
+    from drills.grading import client
+
+    client.start_in_background()  # warm while the user writes: the first check is fast too
     return Started(c, path, now, deadline, resumed=False)
 
 
@@ -186,13 +189,11 @@ def _card_from_file(path) -> str | None:
 Checked = namedtuple("Checked", "verdict attempt review quality elapsed_s")
 
 
-def check(
-    path,
-    slug: str | None,
-    now: datetime,
-    record: bool = True,
-    quality: int | None = None,
-) -> Checked:
+Target = namedtuple("Target", "path card attempt")
+
+
+def target(path, slug: str | None, record: bool = True) -> Target:
+    """What a check grades: the file, its card, and the open attempt it belongs to (if any)."""
     from pathlib import Path
 
     db = reader()
@@ -220,14 +221,30 @@ def check(
         raise DrillError(f"which card is {path.name} for? add --card SLUG")
     if attempt is not None and attempt["card"] != slug:
         attempt = None
-    c = card(slug)
+    return Target(path, card(slug), attempt)
 
-    from drills.grade import grade
 
-    verdict = grade(c, path)
+def check(
+    path,
+    slug: str | None,
+    now: datetime,
+    record: bool = True,
+    quality: int | None = None,
+) -> Checked:
+    from drills.grading import grade
+
+    t = target(path, slug, record)
+    verdict = grade(t.card, t.path)
+    return record_verdict(t, verdict, now, record, quality)
+
+
+def record_verdict(
+    t: Target, verdict: dict, now: datetime, record: bool = True, quality=None
+) -> Checked:
+    """Log a verdict as a check of its attempt; a pass ends the attempt with a review."""
     if not record:
         return Checked(verdict, None, None, None, None)
-    return _record(c, verdict, attempt, now, quality)
+    return _record(t.card, verdict, t.attempt, now, quality)
 
 
 def _record(

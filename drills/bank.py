@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from drills.grade import grade
+from drills.grading import client, grade
 from drills.render import render_blank
 from engine.catalog import Card, CardError, load_catalog
 
@@ -84,10 +84,10 @@ def static_problems(card: Card, blank_source: str) -> list[str]:
 
 
 def _judge(
-    card: Card, label: str, path: Path, should_pass: bool
+    card: Card, label: str, path: Path, should_pass: bool, socket: str | None = None
 ) -> tuple[str, str | None]:
     """(the verdict's status, a problem for the card author or None)."""
-    verdict = grade(card, path)
+    verdict = grade(card, path, warm=socket is not None, socket=socket)
     status = verdict["status"]
     return status, _problem(card, label, path, should_pass, verdict)
 
@@ -115,9 +115,15 @@ def _problem(
 
 
 def check_bank(
-    slugs: list[str] | None = None, jobs: int | None = None, progress=None
+    slugs: list[str] | None = None,
+    jobs: int | None = None,
+    progress=None,
+    warm: bool | None = None,
 ) -> list[str]:
-    """Every problem found, as messages for a card author; calls progress(line, ok) as it goes."""
+    """Every problem found, as messages for a card author; calls progress(line, ok) as it goes.
+
+    Warm (the default unless DRILL_WARM=0): one private warm grader, started for this run and
+    stopped after it, forks a child per verdict, `jobs` at a time."""
     problems: list[str] = []
     report = progress or (lambda line, ok: None)
     try:
@@ -143,12 +149,32 @@ def check_bank(
                 report(problem, False)
                 problems.append(problem)
             work += [(card, *job) for job in _jobs(card, blank)]
-        with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
-            for (card, label, path, should), (status, problem) in zip(
-                work, pool.map(lambda w: _judge(*w), work)
-            ):
-                good = "passes" if should else f"is rejected ({status})"
-                report(problem or f"{card.slug}: {label} {good}", problem is None)
-                if problem:
-                    problems.append(problem)
+        socket = (
+            _private_grader(tmp, report)
+            if (client.enabled() if warm is None else warm)
+            else None
+        )
+        try:
+            with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
+                for (card, label, path, should), (status, problem) in zip(
+                    work, pool.map(lambda w: _judge(*w, socket=socket), work)
+                ):
+                    good = "passes" if should else f"is rejected ({status})"
+                    report(problem or f"{card.slug}: {label} {good}", problem is None)
+                    if problem:
+                        problems.append(problem)
+        finally:
+            if socket:
+                client.stop(socket)
     return problems
+
+
+def _private_grader(folder: str, report) -> str | None:
+    """Start a warm grader for this run alone; None (grade cold) if it cannot start."""
+    socket = os.path.join(folder, "grader.sock")
+    try:
+        client.ensure(socket, idle=60)
+    except client.WarmUnavailable as exc:
+        report(f"warm grader unavailable ({exc}): grading in cold children", True)
+        return None
+    return socket

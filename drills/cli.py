@@ -105,12 +105,15 @@ def drill_show(slug, json_):
 )
 @click.option("--edit", is_flag=True, help="Open the file in $VISUAL / $EDITOR.")
 @click.option(
+    "--watch", is_flag=True, help="Then re-grade on every save until a check passes."
+)
+@click.option(
     "--restart",
     is_flag=True,
     help="Start over with a fresh blank if an attempt is open.",
 )
 @json_option
-def drill_start(slug, directory, edit, restart, json_):
+def drill_start(slug, directory, edit, watch, restart, json_):
     """Start a timed attempt: render the blank file (default card: top of today's queue)."""
     s = app.start(slug, _now(), directory, restart)
     if json_:
@@ -132,6 +135,10 @@ def drill_start(slug, directory, edit, restart, json_):
     click.echo("Grade it with `drill check`; `drill giveup` shows the reference.")
     if edit:
         click.edit(filename=str(s.path))
+    if watch:
+        from drills.watch import watch_attempt
+
+        sys.exit(watch_attempt(str(s.path), s.card.slug))
 
 
 @cli.command(name="check")
@@ -147,29 +154,26 @@ def drill_start(slug, directory, edit, restart, json_):
     type=click.IntRange(0, 5),
     help="Override the SM-2 grade (0-5) if this check passes.",
 )
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Re-grade on every save until a check passes (Ctrl-C stops).",
+)
 @json_option
-def drill_check(path, slug, no_record, quality, json_):
+def drill_check(path, slug, no_record, quality, watch, json_):
     """Grade the current attempt (or PATH) with the card's verifier."""
+    if watch:
+        from drills.watch import watch_attempt
+
+        sys.exit(watch_attempt(path, slug, record=not no_record, quality=quality))
     check = lambda: app.check(path, slug, _now(), record=not no_record, quality=quality)
     if json_:
-        result = check()
-        verdict = {
-            k: result.verdict[k]
-            for k in (
-                "card",
-                "status",
-                "passed",
-                "failed",
-                "tests",
-                "duration_s",
-                "device",
-            )
-        }
-        if result.verdict.get("message"):
-            verdict["message"] = result.verdict["message"]
         import json
 
-        click.echo(json.dumps(verdict))
+        from drills.grading.verdict import public
+
+        result = check()
+        click.echo(json.dumps(public(result.verdict)))
     else:
         from drills.report import grading_status, print_check
 
@@ -224,17 +228,76 @@ def cards_group():
 @click.option(
     "-j", "--jobs", type=int, default=0, help="Gradings at once (default: CPU count)."
 )
-def cards_check(slugs, jobs):
+@click.option(
+    "--cold",
+    is_flag=True,
+    help="A new Python per verdict instead of forks of a warm grader (slow; for comparison).",
+)
+def cards_check(slugs, jobs, cold):
     """Self-test the bank: references pass, blanks and mutants fail, metadata is valid."""
     from drills.bank import check_bank
     from drills.report import print_bank
 
-    problems = check_bank(list(slugs) or None, jobs=jobs or None, progress=print_bank)
+    problems = check_bank(
+        list(slugs) or None,
+        jobs=jobs or None,
+        progress=print_bank,
+        warm=False if cold else None,
+    )
     if problems:
         raise click.ClickException(
             f"{len(problems)} problem(s) in the card bank (listed above)"
         )
     click.echo("card bank OK")
+
+
+@cli.group(name="grader")
+def grader_group():
+    """The warm grader that makes checks fast (started by the first check)."""
+
+
+@grader_group.command(name="status")
+@json_option
+def grader_status(json_):
+    """Show whether a warm grader is running, and what it has loaded."""
+    from drills.grading import client
+
+    info = client.status()
+    if json_:
+        return echo_json(info or {"running": False})
+    if info is None:
+        state = "off (DRILL_WARM=0)" if not client.enabled() else "not running"
+        click.echo(f"warm grader: {state}; the next `drill check` starts one")
+        return
+    click.echo(
+        f"warm grader: running (pid {info['pid']}, up {info['uptime_s']:.0f} s, "
+        f"{info['served']} verdicts, {info['in_flight']} in flight)"
+    )
+    click.echo(
+        f"exits after {info['idle_exit_s']:.0f} s idle (idle now {info['idle_s']:.0f} s)"
+    )
+    click.echo(f"loaded: {', '.join(info['preloaded'])}")
+
+
+@grader_group.command(name="start")
+def grader_start():
+    """Start a warm grader now, so the first check is fast too."""
+    from drills.grading import client
+
+    try:
+        started = client.ensure(client.protocol.socket_path())
+    except client.WarmUnavailable as exc:
+        raise click.ClickException(f"the warm grader did not start: {exc}") from None
+    click.echo("warm grader started" if started else "warm grader already running")
+
+
+@grader_group.command(name="stop")
+def grader_stop():
+    """Stop the warm grader (checks in flight finish first)."""
+    from drills.grading import client
+
+    stopped = client.stop()
+    click.echo("warm grader stopped" if stopped else "no warm grader was running")
 
 
 def root_help() -> str:

@@ -16,7 +16,18 @@ def hermetic(tmp_path, monkeypatch):
     monkeypatch.delenv("DRILL_CARDS", raising=False)
     monkeypatch.delenv("DRILL_TIMEOUT", raising=False)
     monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("DRILL_GRADER_IDLE", "120")  # a safety net; the teardown stops it
+    monkeypatch.delenv("DRILL_WARM", raising=False)
     yield
+    stop_grader()
+
+
+def stop_grader():
+    """Stop the warm grader a test started in its data directory, if any."""
+    from drills.grading import client, protocol
+
+    if os.path.exists(protocol.socket_path()):
+        client.stop()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import pytest
 
-from drills.banned import static_violations
+from drills.grading.banned import static_violations
 
 SDPA = "torch.nn.functional.scaled_dot_product_attention"
 BANNED = [

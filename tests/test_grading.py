@@ -3,7 +3,7 @@
 import pytest
 from conftest import ATTEMPTS
 
-from drills.grade import grade
+from drills.grading import grade
 
 CASES = {
     # attempt file: (status, passed, failed, words that must appear in the message)

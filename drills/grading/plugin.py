@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from drills.banned import BannedCallError
-from drills.result import truncate, write_result
+from drills.grading.banned import BannedCallError
+from drills.grading.tamper import tamper_message
+from drills.grading.verdict import make, truncate, write_result
 
 _PREFIXES = ("AssertionError: ", "Failed: ")
 
@@ -33,8 +34,9 @@ def _message(excinfo, attempt_path: str) -> str:
 
 
 class Reporter:
-    def __init__(self, module, devices, guard, out, base, attempt_path):
+    def __init__(self, module, devices, guard, out, base, attempt_path, tamper=None):
         self.module = module
+        self.tamper = tamper
         self.devices = devices
         self.guard = guard
         self.out = out
@@ -93,24 +95,36 @@ class Reporter:
         self._write(partial=False)
 
     def _write(self, partial: bool):
-        passed = sum(t["status"] == "passed" for t in self.tests)
-        failed = sum(t["status"] == "failed" for t in self.tests)
-        result = {**self.base, "passed": passed, "failed": failed, "tests": self.tests}
-        result["duration_s"] = round(time.perf_counter() - self.started, 3)
+        duration = time.perf_counter() - self.started
+        tampered = self.tamper.changes() if self.tamper and not partial else []
+        message = ""
         if partial:
-            result["status"] = "running"
-            result["running"] = self.running
+            status = "running"
         elif self.guard.violations:
-            result["status"] = "banned"
-            result["message"] = self.guard.violations[0].describe()
-        elif failed == 0 and passed > 0:
-            result["status"] = "pass"
-        elif passed + failed == 0:
-            result["status"] = "error"
-            code = getattr(self, "exit_code", 0)
-            result["message"] = f"the verifier ran no test (pytest exit code {code})"
+            status, message = "banned", self.guard.violations[0].describe()
+        elif tampered:
+            status, message = "banned", tamper_message(tampered)
         else:
-            result["status"] = "fail"
+            passed = sum(t["status"] == "passed" for t in self.tests)
+            failed = sum(t["status"] == "failed" for t in self.tests)
+            if failed == 0 and passed > 0:
+                status = "pass"
+            elif passed + failed == 0:
+                status = "error"
+                code = getattr(self, "exit_code", 0)
+                message = f"the verifier ran no test (pytest exit code {code})"
+            else:
+                status = "fail"
+        result = make(
+            self.base["card"],
+            status,
+            self.tests,
+            self.base["device"],
+            message,
+            duration,
+        )
+        if partial:
+            result["running"] = self.running
         write_result(self.out, result)
 
 
