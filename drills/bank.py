@@ -84,10 +84,15 @@ def static_problems(card: Card, blank_source: str) -> list[str]:
 
 
 def _judge(
-    card: Card, label: str, path: Path, should_pass: bool, socket: str | None = None
+    card: Card,
+    label: str,
+    path: Path,
+    should_pass: bool,
+    socket: str | None = None,
+    threads: int = 0,
 ) -> tuple[str, str | None]:
     """(the verdict's status, a problem for the card author or None)."""
-    verdict = grade(card, path, warm=socket is not None, socket=socket)
+    verdict = grade(card, path, warm=socket is not None, socket=socket, threads=threads)
     status = verdict["status"]
     return status, _problem(card, label, path, should_pass, verdict)
 
@@ -149,32 +154,32 @@ def check_bank(
                 report(problem, False)
                 problems.append(problem)
             work += [(card, *job) for job in _jobs(card, blank)]
-        socket = (
-            _private_grader(tmp, report)
-            if (client.enabled() if warm is None else warm)
-            else None
-        )
+        warm = client.enabled() if warm is None else warm
+        grader = _private_grader(tmp, report) if warm else None
+        socket = os.path.join(tmp, "grader.sock") if grader else None
+        jobs = jobs or os.cpu_count() or 2
+        # small tensors: one torch thread per child beats `jobs` children fighting over cores
+        threads = max(1, (os.cpu_count() or 1) // jobs)
         try:
-            with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
                 for (card, label, path, should), (status, problem) in zip(
-                    work, pool.map(lambda w: _judge(*w, socket=socket), work)
+                    work, pool.map(lambda w: _judge(*w, socket, threads), work)
                 ):
                     good = "passes" if should else f"is rejected ({status})"
                     report(problem or f"{card.slug}: {label} {good}", problem is None)
                     if problem:
                         problems.append(problem)
         finally:
-            if socket:
+            if grader:
                 client.stop(socket)
+                grader.wait()  # reaped here, so its CPU time counts as this process's
     return problems
 
 
-def _private_grader(folder: str, report) -> str | None:
-    """Start a warm grader for this run alone; None (grade cold) if it cannot start."""
-    socket = os.path.join(folder, "grader.sock")
+def _private_grader(folder: str, report):
+    """Start a warm grader for this run alone: its process, or None (grade cold)."""
     try:
-        client.ensure(socket, idle=60)
+        return client.ensure(os.path.join(folder, "grader.sock"), idle=60)
     except client.WarmUnavailable as exc:
         report(f"warm grader unavailable ({exc}): grading in cold children", True)
         return None
-    return socket

@@ -285,7 +285,7 @@ def grader_start():
     from drills.grading import client
 
     try:
-        started = client.ensure(client.protocol.socket_path())
+        started = client.ensure(client.protocol.socket_path()) is not None
     except client.WarmUnavailable as exc:
         raise click.ClickException(f"the warm grader did not start: {exc}") from None
     click.echo("warm grader started" if started else "warm grader already running")

@@ -55,10 +55,10 @@ def spawn(path: str, idle: float | None = None) -> subprocess.Popen:
         )
 
 
-def ensure(path: str, idle: float | None = None) -> bool:
-    """A grader answers on `path` when this returns; True if this call started it."""
+def ensure(path: str, idle: float | None = None) -> subprocess.Popen | None:
+    """A grader answers on `path` when this returns: the process if this call started it."""
     if protocol.answers(path):
-        return False
+        return None
     from drills.grading.server import ALREADY_RUNNING
 
     try:
@@ -68,7 +68,7 @@ def ensure(path: str, idle: float | None = None) -> bool:
     give_up = time.monotonic() + START_WAIT_S
     while time.monotonic() < give_up:
         if protocol.answers(path):
-            return True
+            return process
         code = process.poll()
         if code is not None and code != ALREADY_RUNNING:
             raise WarmUnavailable(
@@ -94,6 +94,7 @@ def _request(path: str, run: Run, cancel) -> dict | None:
                     "timeout": run.timeout,
                     "env": child_env(),
                     "preload": run.preload,
+                    "triton": run.triton,
                 },
             )
         except OSError as exc:

@@ -38,13 +38,29 @@ def env_number(name: str, default: float) -> float:
     return value
 
 
+def gpu_host() -> bool:
+    """An NVIDIA driver is installed (asked without initialising CUDA)."""
+    return bool(shutil.which("nvidia-smi") or os.path.exists("/proc/driver/nvidia"))
+
+
 def memory_limit() -> int | None:
     """Address-space cap for the child, in bytes; None where a GPU driver needs a huge space."""
     if os.environ.get("DRILL_MEMORY_MB"):
         return int(env_number("DRILL_MEMORY_MB", 0) * 1024 * 1024)
-    if shutil.which("nvidia-smi") or os.path.exists("/proc/driver/nvidia"):
+    if gpu_host():
         return None
     return 8 * 1024 * 1024 * 1024
+
+
+def triton_mode(card: Card) -> str | None:
+    """How a Triton card's kernels will run: "interpret" or "compile"; None for other cards.
+    (The child decides for sure; this is for the warm grader, whose Triton, once imported, is
+    either interpreted or compiled for good.)"""
+    if not card.interpret:
+        return None
+    devices = os.environ.get("DRILL_DEVICE")
+    wanted = devices.split(",") if devices else card.devices
+    return "compile" if gpu_host() and "cuda" in wanted else "interpret"
 
 
 def child_env() -> dict:
@@ -81,6 +97,7 @@ class Run:
         with open(os.path.join(self.dir, "spec.json"), "w") as f:
             json.dump(spec, f)
         self.preload = verifier_imports(verify)
+        self.triton = triton_mode(card)
 
     def verdict(self, returncode: int, timed_out: bool) -> dict:
         duration = time.perf_counter() - self.started

@@ -29,9 +29,10 @@ import signal
 import socket
 import sys
 import time
+import traceback
 
 from drills.grading import protocol
-from drills.grading.runner import POLL_S, exited, reap
+from drills.grading.runner import POLL_S, exited, gpu_host, reap
 
 ALWAYS = ("torch", "numpy", "pytest")  # what every verifier needs, imported at start
 PRELOADABLE = {
@@ -91,6 +92,11 @@ class Server:
         self.listener: socket.socket | None = None
         self.lock_fd: int | None = None
         self.last_active = time.monotonic()
+        # Without a GPU every Triton kernel runs under the interpreter, so this process (and any
+        # Triton it imports) is in interpreter mode from the start; with one, Triton compiles.
+        self.triton = "compile" if gpu_host() else "interpret"
+        if self.triton == "interpret":
+            os.environ["TRITON_INTERPRET"] = "1"
 
     # -- life ----------------------------------------------------------------------------------
     def claim(self, wait_s: float = 150.0) -> bool:
@@ -154,9 +160,7 @@ class Server:
             for fd, _ in poller.poll(wait * 1000 + 1):
                 if self.listener is not None and fd == self.listener.fileno():
                     self.accept(poller)
-                elif (
-                    fd in self.jobs
-                ):  # a client with a run in flight hung up: cancel it
+                elif fd in self.jobs:  # a client hung up with its run in flight: cancel
                     job = self.jobs.pop(fd)
                     poller.unregister(fd)
                     reap(job.pid)
@@ -188,6 +192,16 @@ class Server:
         except (OSError, ValueError):
             conn.close()
             return
+        try:
+            if self.handle(request, conn, poller):
+                return  # a run in flight: the connection stays open for its answer
+        except Exception as exc:  # noqa: BLE001 - a bad request must not end the grader
+            traceback.print_exc()
+            self.reply(conn, {"error": f"the warm grader failed: {exc!r}"})
+        conn.close()
+
+    def handle(self, request: dict, conn: socket.socket, poller) -> bool:
+        """Answer one request; True when it started a run (answered when the run ends)."""
         op = request.get("op")
         if op == "status":
             self.reply(conn, self.status())
@@ -195,12 +209,16 @@ class Server:
             self.stop_listening(poller)
             self.reply(conn, {"stopping": True})
         elif op == "grade" and request.get("key") != self.key:
-            self.stop_listening(
-                poller
-            )  # before the reply: the client's next connect starts anew
+            # stop listening before the reply: the client's next connect starts a new grader
+            self.stop_listening(poller)
             self.reply(
                 conn, {"stale": "the warm grader was started by other code or packages"}
             )
+        elif op == "grade" and request.get("triton") not in (None, self.triton):
+            why = (
+                f"this run needs Triton to {request['triton']}; this grader's does not"
+            )
+            self.reply(conn, {"error": why})
         elif op == "grade":
             try:
                 job = self.fork(request, conn)
@@ -210,10 +228,10 @@ class Server:
                 conn.settimeout(None)
                 self.jobs[conn.fileno()] = job
                 poller.register(conn, select.POLLIN | select.POLLHUP)
-                return
+                return True
         else:
             self.reply(conn, {"error": f"unknown request {op!r}"})
-        conn.close()
+        return False
 
     def fork(self, request: dict, conn: socket.socket) -> Job:
         preload(n for n in request.get("preload", []) if n.split(".")[0] in PRELOADABLE)
