@@ -16,7 +16,9 @@ def hermetic(tmp_path, monkeypatch):
     monkeypatch.delenv("DRILL_CARDS", raising=False)
     monkeypatch.delenv("DRILL_TIMEOUT", raising=False)
     monkeypatch.setenv("TZ", "UTC")
-    monkeypatch.setenv("DRILL_GRADER_IDLE", "120")  # a safety net; the teardown stops it
+    monkeypatch.setenv(
+        "DRILL_GRADER_IDLE", "120"
+    )  # a safety net; the teardown stops it
     monkeypatch.delenv("DRILL_WARM", raising=False)
     yield
     stop_grader()

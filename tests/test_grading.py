@@ -1,9 +1,12 @@
-"""Golden verdicts of the grading child: one fixture attempt per outcome."""
+"""Golden verdicts of the grading child, one fixture attempt per outcome, warm and cold.
+
+Warm verdicts come from one warm grader shared by the whole module: every hostile attempt is
+graded by the same parent, which must still grade a correct file correctly after each."""
 
 import pytest
 from conftest import ATTEMPTS
 
-from drills.grading import grade
+from drills.grading import client, grade
 
 CASES = {
     # attempt file: (status, passed, failed, words that must appear in the message)
@@ -17,17 +20,43 @@ CASES = {
     ),
     "missing_function.py": ("error", 0, 0, ["does not define `add_scaled`"]),
     "aborts.py": ("error", 0, 0, ["crashed", "SIGABRT", "test_adds"]),
+    "os_exit.py": ("error", 0, 0, ["exited (3)", "test_adds", "without a verdict"]),
     "banned_alias.py": ("banned", 0, 0, ["torch.add", "line 5"]),
     "banned_method.py": ("banned", 0, 0, ["torch.Tensor.add", "line 2"]),
     "banned_getattr.py": ("banned", None, None, ["torch.add", "line 7"]),
+    "patches_torch.py": ("banned", 0, 0, ["`torch.equal`", "`torch.allclose`"]),
+    "patches_during_call.py": ("banned", None, None, ["`torch.equal`"]),
     "noisy_pass.py": ("pass", 3, 0, []),
+    "huge_print.py": ("error", None, None, ["MiB of output"]),
+    "memory_hog.py": ("fail", 0, 3, []),
 }
+MODES = ["warm", "cold"]
 
 
+@pytest.fixture(scope="module")
+def warm_socket(tmp_path_factory):
+    """One warm grader for the module, stopped at its end."""
+    path = str(tmp_path_factory.mktemp("grader") / "grader.sock")
+    process = client.ensure(path, idle=600)
+    yield path
+    client.stop(path)
+    process.wait(timeout=30)
+
+
+def graded(card, attempt, mode, socket, **kwargs):
+    notes = []
+    verdict = grade(
+        card, attempt, warm=mode == "warm", socket=socket, note=notes.append, **kwargs
+    )
+    assert notes == [], notes  # no fall back to a cold child: the warm grader answered
+    return verdict
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_golden_verdicts(toy_card, name):
+def test_golden_verdicts(toy_card, warm_socket, name, mode):
     status, passed, failed, words = CASES[name]
-    verdict = grade(toy_card, ATTEMPTS / name)
+    verdict = graded(toy_card, ATTEMPTS / name, mode, warm_socket)
     assert verdict["status"] == status, verdict
     if passed is not None:
         assert (verdict["passed"], verdict["failed"]) == (passed, failed), verdict
@@ -43,6 +72,37 @@ def test_golden_verdicts(toy_card, name):
         "device",
     }
     assert verdict["card"] == "add_scaled"
+    if (
+        mode == "warm"
+    ):  # the parent survived it, and still grades a correct file correctly
+        after = graded(toy_card, toy_card.path / "reference.py", mode, warm_socket)
+        assert (after["status"], after["passed"]) == ("pass", 3), after
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["aborts.py", "os_exit.py", "patches_torch.py", "banned_getattr.py", "partial.py"],
+)
+def test_warm_and_cold_agree_exactly(toy_card, warm_socket, name):
+    warm = graded(toy_card, ATTEMPTS / name, "warm", warm_socket)
+    cold = graded(toy_card, ATTEMPTS / name, "cold", warm_socket)
+    warm.pop("duration_s"), cold.pop("duration_s")
+    assert warm == cold
+
+
+def test_memory_hog_fails_each_test_with_memory_error(toy_card, warm_socket):
+    for mode in MODES:
+        verdict = graded(toy_card, ATTEMPTS / "memory_hog.py", mode, warm_socket)
+        assert all("MemoryError" in t["message"] for t in verdict["tests"]), verdict
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_infinite_loop_times_out(toy_card, warm_socket, mode):
+    verdict = graded(
+        toy_card, ATTEMPTS / "infinite_loop.py", mode, warm_socket, timeout=4
+    )
+    assert verdict["status"] == "timeout"
+    assert "longer than 4 s during test_adds[cpu]" in verdict["message"]
 
 
 def test_reference_passes_with_per_test_results(toy_card):
@@ -56,41 +116,23 @@ def test_reference_passes_with_per_test_results(toy_card):
     assert verdict["device"] == "cpu"
 
 
-def test_failure_message_is_the_verifiers(toy_card):
-    verdict = grade(toy_card, ATTEMPTS / "partial.py")
+def test_failure_message_is_the_verifiers(toy_card, warm_socket):
+    verdict = graded(toy_card, ATTEMPTS / "partial.py", "warm", warm_socket)
     failed = [t for t in verdict["tests"] if t["status"] == "failed"]
     assert [t["name"] for t in failed] == ["test_scales[cpu]"]
     assert failed[0]["message"] == "alpha must scale y"
 
 
-def test_exception_in_attempt_names_the_line(toy_card):
-    verdict = grade(toy_card, ATTEMPTS / "raises.py")
+def test_exception_in_attempt_names_the_line(toy_card, warm_socket):
+    verdict = graded(toy_card, ATTEMPTS / "raises.py", "warm", warm_socket)
     assert verdict["status"] == "fail"
     assert all(
         t["message"] == "ValueError (your line 2): boom" for t in verdict["tests"]
     ), verdict
 
 
-def test_infinite_loop_times_out(toy_card):
-    verdict = grade(toy_card, ATTEMPTS / "infinite_loop.py", timeout=8)
-    assert verdict["status"] == "timeout"
-    assert "longer than 8 s" in verdict["message"]
-
-
-def test_gigantic_output_is_cut_off(toy_card):
-    verdict = grade(toy_card, ATTEMPTS / "huge_print.py")
-    assert verdict["status"] == "error"
-    assert "MiB of output" in verdict["message"]
-
-
-def test_unreadable_attempt(toy_card, tmp_path):
+def test_unreadable_attempt(toy_card, tmp_path, warm_socket):
     path = tmp_path / "binary.py"
     path.write_bytes(b"\xff\xfe\x00bad")
-    verdict = grade(toy_card, path)
-    assert verdict["status"] == "error"
-
-
-def test_memory_cap_turns_a_hog_into_a_verdict(toy_card):
-    verdict = grade(toy_card, ATTEMPTS / "memory_hog.py")
-    assert verdict["status"] == "fail"
-    assert all("MemoryError" in t["message"] for t in verdict["tests"]), verdict
+    for mode in MODES:
+        assert graded(toy_card, path, mode, warm_socket)["status"] == "error"
