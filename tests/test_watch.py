@@ -102,6 +102,7 @@ def test_watch_regrades_on_save_until_the_first_pass(drill, toy_cards, tmp_path)
     # cancelled (it would take 2 s to import) and only the correct one is shown
     attempt.write_text((ATTEMPTS / "slow_correct.py").read_text())
     watch.wait_for("saved")
+    time.sleep(0.5)  # the child has read the slow file and sleeps in its import
     attempt.write_text(CORRECT)
     lines = watch.wait_for("PASS", timeout=30)
     code, rest = watch.finish()
@@ -114,7 +115,9 @@ def test_watch_regrades_on_save_until_the_first_pass(drill, toy_cards, tmp_path)
     statuses = [r[0] for r in conn.execute("select status from checks order by id")]
     assert statuses == ["fail", "pass"]  # the cancelled slow check was never recorded
     assert conn.execute("select outcome from attempts").fetchall() == [("pass",)]
-    assert client.status()["served"] == 2  # the slow check's child was killed, not awaited
+    assert (
+        client.status()["served"] == 2
+    )  # the slow check's child was killed, not awaited
 
 
 def test_watch_of_a_file_with_no_attempt_records_nothing(drill, tmp_path):

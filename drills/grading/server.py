@@ -74,6 +74,10 @@ def preload(names) -> list[str]:
     return done
 
 
+def log(line: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", flush=True)
+
+
 class Job:
     def __init__(self, pid: int, conn: socket.socket, timeout: float):
         self.pid = pid
@@ -165,6 +169,7 @@ class Server:
                     poller.unregister(fd)
                     reap(job.pid)
                     job.conn.close()
+                    log(f"child {job.pid} cancelled: its client hung up")
             self.finish_jobs(poller)
 
     def finish_jobs(self, poller) -> None:
@@ -178,6 +183,9 @@ class Server:
             poller.unregister(fd)
             returncode = reap(job.pid)
             self.reply(job.conn, {"returncode": returncode, "timed_out": timed_out})
+            log(
+                f"child {job.pid} ended ({returncode}{', timed out' if timed_out else ''})"
+            )
             job.conn.close()
             self.served += 1
             self.last_active = time.monotonic()
@@ -246,6 +254,7 @@ class Server:
             from drills.grading.child import forked
 
             forked(request["dir"], request["env"], keep_closed, parent)  # never returns
+        log(f"child {pid} grades {request['dir']}")
         return Job(pid, conn, float(request["timeout"]))
 
     def status(self) -> dict:
@@ -293,20 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     preload(ALWAYS)
     server.listen()  # only now: a client that connects gets a warm grader
-    print(
-        f"{time.strftime('%Y-%m-%d %H:%M:%S')} warm grader {os.getpid()} ready on {path}",
-        flush=True,
-    )
+    log(f"warm grader {os.getpid()} ready on {path}")
     try:
         server.serve()
     finally:
         for job in server.jobs.values():
             reap(job.pid)
         server.close_listener()
-    print(
-        f"{time.strftime('%Y-%m-%d %H:%M:%S')} warm grader {os.getpid()} exits after {server.served} verdicts",
-        flush=True,
-    )
+    log(f"warm grader {os.getpid()} exits after {server.served} verdicts")
     return 0
 
 
