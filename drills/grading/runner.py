@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from drills.errors import DrillError
@@ -82,6 +83,7 @@ class Run:
         self.dir = tempfile.mkdtemp(prefix="drill-grade-")
         self.started = time.perf_counter()
         verify = os.path.join(card.folder, "verify.py")
+        names, self.preload = _parsed(card.folder)
         spec = {
             "card": card.slug,
             "attempt": os.path.abspath(os.fspath(attempt)),
@@ -89,14 +91,13 @@ class Run:
             "banned": card.banned,
             "devices": card.devices,
             "interpret": card.interpret,
-            "names": public_names(os.path.join(card.folder, "reference.py")),
+            "names": names,
             "result": os.path.join(self.dir, "result.json"),
             "limits": {"output_bytes": OUTPUT_LIMIT, "memory_bytes": memory_limit()},
             "threads": threads,
         }
         with open(os.path.join(self.dir, "spec.json"), "w") as f:
             json.dump(spec, f)
-        self.preload = verifier_imports(verify)
         self.triton = triton_mode(card)
 
     def verdict(self, returncode: int, timed_out: bool) -> dict:
@@ -107,6 +108,24 @@ class Run:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# CPython 3.11's ast.parse is not safe in two threads at once (the bank grades from a pool)
+_PARSE_LOCK = threading.Lock()
+_PARSED: dict[tuple, tuple[list[str], list[str]]] = {}
+
+
+def _parsed(folder: str) -> tuple[list[str], list[str]]:
+    """(the reference's public names, the verifier's imports), parsed once per file version."""
+    reference = os.path.join(folder, "reference.py")
+    verify = os.path.join(folder, "verify.py")
+    key = tuple(
+        (p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in (reference, verify)
+    )
+    with _PARSE_LOCK:
+        if key not in _PARSED:
+            _PARSED[key] = (public_names(reference), verifier_imports(verify))
+        return _PARSED[key]
 
 
 def verifier_imports(verify: str) -> list[str]:
