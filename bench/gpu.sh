@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# drill on a GPU machine: a kernel card's first compile and what Triton's cache saves, warm and
+# cold checks (CPU and CUDA tests), the CUDA state of the warm grader, the whole bank warm and cold,
+# and the grading tests. Run from the repository root; wheels for missing packages in .whl/.
+# Usage: bash bench/gpu.sh OUTDIR
+set -uo pipefail
+out=${1:-/tmp/drill-gpu}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 DRILL_HOME=/tmp/drill-gpu-home TRITON_CACHE_DIR=/tmp/drill-gpu-triton
+rm -rf "$DRILL_HOME" "$TRITON_CACHE_DIR"
+if [ -d .whl ]; then python3 -m pip install -q --no-index --find-links .whl sqlite-utils; fi
+python3 -c 'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__, torch.cuda.get_device_name())'
+drill() { python3 -m drills "$@"; }
+check() { # FILE CARD LABEL: one --json check, summarised
+  drill check "$1" --card "$2" --json --no-record | python3 -c "import json, sys
+d = json.load(sys.stdin)
+print(f'{sys.argv[1]:34s} {d[\"status\"]:6s} {d[\"passed\"]:3d}/{d[\"passed\"] + d[\"failed\"]:<3d} on {d[\"device\"]:9s} {d[\"duration_s\"]:6.2f} s {d.get(\"message\", \"\")}')" "$3"
+}
+kernel=cards/gpu/softmax_triton/reference.py
+attention=cards/llm/attention/reference.py
+
+echo "== softmax_triton: Triton's cache empty, then filled"
+drill grader start
+check $kernel softmax_triton "warm, empty Triton cache"
+check $kernel softmax_triton "warm, cache filled"
+check $kernel softmax_triton "warm, cache filled"
+pid=$(drill grader status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])')
+echo "warm grader $pid: libcuda mappings: $(grep -c 'libcuda\.so' /proc/$pid/maps)"
+nvidia-smi --query-compute-apps=pid,process_name --format=csv,noheader | grep -w "$pid" \
+  && echo "the warm grader holds a CUDA context" || echo "the warm grader holds no CUDA context"
+drill grader stop
+rm -rf "$TRITON_CACHE_DIR"
+DRILL_WARM=0 check $kernel softmax_triton "cold, empty Triton cache"
+DRILL_WARM=0 check $kernel softmax_triton "cold, cache filled"
+
+echo "== attention (CPU and CUDA tests)"
+check $attention attention "first check (starts a grader)"
+for i in 1 2 3; do check $attention attention "warm"; done
+for i in 1 2; do DRILL_WARM=0 check $attention attention "cold"; done
+drill grader stop
+
+echo "== the bank, -j 16"
+for mode in warm cold; do
+  flag=$([ $mode = cold ] && echo --cold)
+  start=$(date +%s.%N)
+  drill cards check -j 16 $flag > "$out/bank-$mode.log" 2>&1
+  echo "$mode: exit $?, $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s wall," \
+    "$(grep -c '^ok' "$out/bank-$mode.log") ok, $(grep -c '^PROBLEM' "$out/bank-$mode.log") problems"
+done
+
+echo "== grading tests"
+python3 -m pytest -q -p no:cacheprovider tests/test_grading.py tests/test_warm.py 2>&1 | tail -3
