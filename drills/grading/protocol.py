@@ -45,7 +45,7 @@ def warm_key() -> str:
     Python, another drill version, edited grading code, or packages installed or removed."""
     import sysconfig
 
-    parts = [sys.executable, __version__]
+    parts = [os.path.realpath(sys.executable), sys.prefix, __version__]
     parts += [
         f"{k}={v}"
         for k, v in sorted(os.environ.items())

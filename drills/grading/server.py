@@ -64,6 +64,15 @@ def preload(names) -> list[str]:
                     importlib.import_module(f"_pytest.{plugin}")
                 except ImportError:
                     pass
+            # what pytest.main and the tamper watch import lazily, seen in a child's sys.modules
+            for lazy in (
+                "_pytest._argcomplete",
+                "pdb",
+                "faulthandler",
+                "resource",
+                "numpy.testing",
+            ):
+                importlib.import_module(lazy)
             import _pytest.assertion.rewrite  # noqa: F401
     import ctypes  # noqa: F401 - the child asks to die with its parent through it
 
