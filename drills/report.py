@@ -27,7 +27,7 @@ def _minutes(seconds: float) -> str:
 def grading_status():
     """A spinner while the verifier runs (only on a terminal)."""
     if console.is_terminal:
-        with console.status("grading… (torch loads in a child process)"):
+        with console.status("grading…"):
             yield
     else:
         yield

@@ -164,3 +164,17 @@ def test_a_long_data_directory_gets_a_private_socket(tmp_path, monkeypatch):
     path = protocol.socket_path()
     assert len(path) <= 100 and not path.startswith(str(home))
     assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+
+
+def test_a_frozen_grader_costs_a_cold_check_not_a_hang(toy_card):
+    process = client.ensure(protocol.socket_path())
+    os.kill(process.pid, signal.SIGSTOP)  # alive, holding its lock and socket, answering nothing
+    try:
+        notes = []
+        started = time.monotonic()
+        verdict = grade(toy_card, toy_card.path / "reference.py", note=notes.append)
+        assert verdict["status"] == "pass"
+        assert time.monotonic() - started < 40
+        assert len(notes) == 1 and "does not answer" in notes[0], notes
+    finally:
+        os.kill(process.pid, signal.SIGCONT)

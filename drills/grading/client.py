@@ -70,6 +70,10 @@ def ensure(path: str, idle: float | None = None) -> subprocess.Popen | None:
         if protocol.answers(path):
             return process
         code = process.poll()
+        if code == ALREADY_RUNNING and not protocol.answers(path):
+            raise WarmUnavailable(
+                "another grader holds its lock but does not answer (`drill grader stop`)"
+            )
         if code is not None and code != ALREADY_RUNNING:
             raise WarmUnavailable(
                 f"it exited ({code}) while starting: see {log_path(path)}"

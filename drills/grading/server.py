@@ -112,7 +112,7 @@ class Server:
             os.environ["TRITON_INTERPRET"] = "1"
 
     # -- life ----------------------------------------------------------------------------------
-    def claim(self, wait_s: float = 150.0) -> bool:
+    def claim(self, wait_s: float = 15.0) -> bool:
         """Take the grader's lock. False if another grader holds it and answers; one that is
         stopping (its runs still ending) is waited for."""
         self.lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
