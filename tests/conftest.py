@@ -25,11 +25,26 @@ def hermetic(tmp_path, monkeypatch):
 
 
 def stop_grader():
-    """Stop the warm grader a test started in its data directory, if any."""
+    """Stop the warm grader a test started in its data directory, if any (`drill start` starts
+    one in the background: it may still be importing torch)."""
+    import fcntl
+    import time
+
     from drills.grading import client, protocol
 
-    if os.path.exists(protocol.socket_path()):
-        client.stop()
+    lock = protocol.socket_path() + ".lock"
+    if not os.path.exists(lock):
+        return
+    with open(lock) as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return  # nobody holds it: no grader alive
+        except OSError:
+            pass
+    deadline = time.monotonic() + 60
+    while not protocol.answers(protocol.socket_path()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client.stop()
 
 
 @pytest.fixture
