@@ -132,7 +132,10 @@ def run_warm(run: Run, cancel=None, path: str | None = None) -> tuple[int, bool]
     """(returncode, timed_out) of a child forked by the warm grader; None if cancelled."""
     if not hasattr(os, "fork"):
         raise WarmUnavailable("this platform cannot fork")
-    path = path or protocol.socket_path()
+    try:
+        path = path or protocol.socket_path()
+    except OSError as exc:  # a private socket folder that cannot be made
+        raise WarmUnavailable(f"no place for its socket: {exc}") from None
     for _ in range(2):
         ensure(path)
         reply = _request(path, run, cancel)
