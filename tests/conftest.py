@@ -1,4 +1,5 @@
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,27 @@ def hermetic(tmp_path, monkeypatch):
         "DRILL_GRADER_IDLE", "120"
     )  # a safety net; the teardown stops it
     monkeypatch.delenv("DRILL_WARM", raising=False)
+    from drills.grading import client
+
+    spawned = []
+    spawn = client.spawn
+    monkeypatch.setattr(
+        client, "spawn", lambda *a, **k: spawned.append(spawn(*a, **k)) or spawned[-1]
+    )
     yield
     stop_grader()
+    for process in spawned:  # one `drill start` warmed in the background, maybe still starting
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if protocol_answers():
+                client.stop()
+            time.sleep(0.05)
+
+
+def protocol_answers() -> bool:
+    from drills.grading import protocol
+
+    return protocol.answers(protocol.socket_path())
 
 
 def stop_grader():
