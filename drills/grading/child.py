@@ -120,8 +120,9 @@ def main(spec_path: str) -> int:
     except BaseException as exc:  # noqa: BLE001 - any failure to import is the attempt's
         verdict("error", _attempt_error(exc, path))
         return 0
-    if tamper.changes():
-        verdict("banned", tamper_message(tamper.changes()))
+    patched = tamper.changes()
+    if patched:
+        verdict("banned", tamper_message(patched))
         return 0
 
     missing = [name for name in spec.get("names", []) if not hasattr(module, name)]

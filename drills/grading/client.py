@@ -17,9 +17,8 @@ from drills.grading import protocol
 from drills.grading.runner import Run, child_env
 
 START_WAIT_S = 120.0  # a grader's start: torch and pytest imports, on a slow disk
-REPLY_GRACE_S = (
-    60.0  # beyond the run's own time limit: preloading transformers, a busy host
-)
+# beyond the run's own time limit: preloading transformers, a busy host
+REPLY_GRACE_S = 60.0
 
 
 class WarmUnavailable(Exception):

@@ -1,6 +1,6 @@
 """One grading run, from the parent's side: its folder, a child (warm or cold), its verdict.
 
-`prepare()` writes the run's folder (spec.json; the child adds result.json and output.log).
+`Run(...)` writes the run's folder (spec.json; the child adds result.json and output.log).
 A cold child is a new Python started here; a warm child is forked by the warm grader
 (`drills.grading.server`) at our request. Either way the parent waits with a time limit, kills
 the child's whole process group at the end, and reads the verdict back with `verdict.final`.
@@ -143,19 +143,27 @@ def verifier_imports(verify: str) -> list[str]:
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(
-                node.module
-            )  # and `from a.b import c` may import the module a.b.c
+            # `from a.b import c` imports a.b, and c may be the module a.b.c
+            names.add(node.module)
             names.update(f"{node.module}.{a.name}" for a in node.names)
     return sorted(names)
 
 
+_REAPED: dict[
+    int, int
+] = {}  # exit statuses collected early where waitid is missing (macOS)
+
+
 def exited(pid: int) -> bool:
-    """Has the child ended? (It stays a zombie, so its process group can still be killed.)"""
+    """Has the child ended? (Where waitid exists it stays a zombie until `reap`.)"""
     try:
-        return (
-            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-        )
+        if not hasattr(os, "waitid"):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                _REAPED[pid] = os.waitstatus_to_exitcode(status)
+            return bool(done)
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        return os.waitid(os.P_PID, pid, flags) is not None
     except ChildProcessError:
         return True
 
@@ -166,6 +174,8 @@ def reap(pid: int) -> int:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    if pid in _REAPED:
+        return _REAPED.pop(pid)
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:

@@ -3,7 +3,8 @@
 `python -m drills.grading.server [--socket PATH] [--idle SECONDS]`. It listens on a Unix socket
 (mode 0600) and speaks one JSON line each way per connection:
 
-  {"op": "grade", "key", "dir", "timeout", "env", "preload"}  ->  {"returncode", "timed_out"}
+  {"op": "grade", "key", "dir", "timeout", "env", "preload", "triton"}
+      ->  {"returncode", "timed_out"}
   {"op": "status"}  ->  what `drill grader status` shows
   {"op": "stop"}    ->  {"stopping": true}; it exits once the runs in flight have ended
 
@@ -35,16 +36,14 @@ from drills.grading import protocol
 from drills.grading.runner import POLL_S, exited, gpu_host, reap
 
 ALWAYS = ("torch", "numpy", "pytest")  # what every verifier needs, imported at start
-PRELOADABLE = {
-    "transformers",
-    "triton",
-}  # imported on the first request of a card that needs it
+# Imported on the first request of a card whose verifier needs it. Not triton: it costs 70 ms,
+# and it decides at import whether it interprets (see `Server.triton`).
+PRELOADABLE = {"transformers"}
 ALREADY_RUNNING = 3  # exit status when another grader holds the lock
 
 
-def preload(names) -> list[str]:
+def preload(names) -> None:
     """Import heavy modules, and pytest's default plugins, so that children start warm."""
-    done = []
     for name in names:
         if name in sys.modules:
             continue
@@ -55,7 +54,6 @@ def preload(names) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - the child will report it in its verdict
             print(f"preload {name} failed: {exc}", file=sys.stderr)
             continue
-        done.append(name)
         if name == "pytest":
             from _pytest.config import default_plugins
 
@@ -79,8 +77,6 @@ def preload(names) -> list[str]:
     import drills.grading.child
     import drills.grading.plugin
     import drills.grading.tamper  # noqa: F401
-
-    return done
 
 
 def log(line: str) -> None:
