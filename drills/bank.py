@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from drills.grading import client, grade
+from drills.grading.verdict import shown_text
 from drills.render import render_blank
-from engine.catalog import Card, CardError, load_catalog
+from engine.catalog import HINT_LEVELS, Card, CardError, load_catalog
 
 
 def _signature(node: ast.FunctionDef) -> str:
@@ -36,11 +37,21 @@ def surface(source: str) -> dict[str, str]:
     return found
 
 
-def _bug(path: Path) -> str:
+def _tagged(path: Path, tag: str) -> str | None:
+    """The text after `# <tag>:` on the first line that has it."""
     for line in path.read_text(encoding="utf-8").splitlines():
-        if "# bug:" in line:
-            return line.split("# bug:", 1)[1].strip()
-    return path.stem.replace("_", " ")
+        if f"# {tag}:" in line:
+            return line.split(f"# {tag}:", 1)[1].strip()
+    return None
+
+
+def _bug(path: Path) -> str:
+    return _tagged(path, "bug") or path.stem.replace("_", " ")
+
+
+def expected_hint(path: Path) -> str | None:
+    """A mutant's `# expect: PHRASE`: the words its failing verdict must show the user."""
+    return _tagged(path, "expect")
 
 
 def _jobs(card: Card, blank: Path) -> list[tuple[str, Path, bool]]:
@@ -63,6 +74,11 @@ def static_problems(card: Card, blank_source: str) -> list[str]:
     if len(mutants) < 3:
         problems.append(
             f"`{card.slug}` has {len(mutants)} mutants: add realistic bugs to mutants/ (at least 3)"
+        )
+    if len(card.hints) != HINT_LEVELS - 1 or not all(h.strip() for h in card.hints):
+        problems.append(
+            f"`{card.slug}` has {len(card.hints)} hints: card.toml needs `hints` = [the "
+            "contract's key points, the approach] (the last hint is the reference)"
         )
     try:
         blank, reference = (
@@ -115,6 +131,27 @@ def _problem(
         return (
             f"{label} of `{card.slug}` passed: the verifier does not catch this bug "
             f"({_bug(path)}); add a test that does"
+        )
+    if label.startswith("mutant"):
+        return _unnamed_bug(card, label, path, verdict)
+    return None
+
+
+def _unnamed_bug(card: Card, label: str, path: Path, verdict: dict) -> str | None:
+    """A rejected mutant's verdict must name its bug in the user's terms: the mutant's
+    `# expect:` phrase appears in what `drill check` prints."""
+    phrase = expected_hint(path)
+    if not phrase:
+        return (
+            f"{label} of `{card.slug}` has no `# expect: PHRASE` line: say what its "
+            "failing verdict must tell the user"
+        )
+    shown = shown_text(verdict)
+    if phrase.lower() not in shown.lower():
+        first = next((line for line in shown.splitlines() if line), "(no message)")
+        return (
+            f"{label} of `{card.slug}` is rejected, but no message names its bug: expected "
+            f"{phrase!r} in what the user sees, got: {first[:300]}"
         )
     return None
 

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.markup import escape
 
+from drills.grading.verdict import failure_groups
+
 console = Console(highlight=False, soft_wrap=True)
 SHOWN = 12  # failing tests listed in full
 
@@ -33,20 +35,6 @@ def grading_status():
         yield
 
 
-def _grouped_failures(tests: list[dict]) -> list[tuple[str, int, dict]]:
-    """One entry per test function: (name, number of cases, {first failing message, failing
-    case ids}), so twelve parametrized cases of one bug read as one line."""
-    groups: dict[str, dict] = {}
-    for t in tests:
-        name, _, case = t["name"].partition("[")
-        g = groups.setdefault(name, {"total": 0, "cases": [], "message": ""})
-        g["total"] += 1
-        if t["status"] == "failed":
-            g["cases"].append(case.rstrip("]"))
-            g["message"] = g["message"] or t["message"]
-    return [(n, g["total"], g) for n, g in groups.items() if g["cases"]]
-
-
 def print_check(result) -> None:
     v = result.verdict
     total = v["passed"] + v["failed"]
@@ -57,7 +45,7 @@ def print_check(result) -> None:
     console.print(head)
     if v.get("message"):
         console.print(f"  {v['message']}", markup=False)
-    for name, cases, first in _grouped_failures(v["tests"])[:SHOWN]:
+    for name, cases, first in failure_groups(v["tests"])[:SHOWN]:
         which = f"{len(first['cases'])}/{cases} cases" if cases > 1 else "failed"
         example = (
             f" e.g. [{first['cases'][0]}]" if cases > 1 and first["cases"][0] else ""
@@ -66,7 +54,7 @@ def print_check(result) -> None:
         console.print(
             f"      {first['message'] or 'failed'}", markup=False, soft_wrap=True
         )
-    groups = _grouped_failures(v["tests"])
+    groups = failure_groups(v["tests"])
     if len(groups) > SHOWN:
         console.print(f"  ... and {len(groups) - SHOWN} more failing tests")
     if result.review:

@@ -9,6 +9,7 @@ from collections import namedtuple
 CARD_FILES = ("card.toml", "prompt.md", "blank.py.j2", "reference.py", "verify.py")
 DEVICES = {"cpu", "cuda"}
 DIFFICULTIES = ("easy", "medium", "hard")
+HINT_LEVELS = 3  # `drill hint`: key points, approach, then the reference
 
 
 class CardError(Exception):
@@ -17,7 +18,7 @@ class CardError(Exception):
 
 _CARD_FIELDS = (
     "slug folder title track topics frequency frequency_source difficulty minutes contract"
-    " prerequisites devices banned companies timeout_s interpret"
+    " prerequisites devices banned companies timeout_s interpret hints"
 )
 
 
@@ -140,6 +141,7 @@ def load_card(folder, cache: dict | None = None) -> Card:
         companies=_typed(data, "companies", list, where, []),
         timeout_s=_typed(data, "timeout_s", float, where, 60.0),
         interpret=_typed(data, "interpret", bool, where, False),
+        hints=_typed(data, "hints", list, where, []),
     )
     if not 0.0 <= card.frequency <= 1.0:
         raise CardError(

@@ -136,3 +136,24 @@ def public(verdict: dict) -> dict:
     if verdict.get("message"):
         out["message"] = verdict["message"]
     return out
+
+
+def failure_groups(tests: list[dict]) -> list[tuple[str, int, dict]]:
+    """One entry per failing test function: (name, number of cases, {first failing message,
+    failing case ids}), so twelve parametrized cases of one bug read as one line."""
+    groups: dict[str, dict] = {}
+    for t in tests:
+        name, _, case = t["name"].partition("[")
+        g = groups.setdefault(name, {"total": 0, "cases": [], "message": ""})
+        g["total"] += 1
+        if t["status"] == "failed":
+            g["cases"].append(case.rstrip("]"))
+            g["message"] = g["message"] or t["message"]
+    return [(n, g["total"], g) for n, g in groups.items() if g["cases"]]
+
+
+def shown_text(verdict: dict, shown: int = 12) -> str:
+    """What a failing check prints: its message and each failing test's first message."""
+    lines = [verdict.get("message") or ""]
+    lines += [g["message"] for _, _, g in failure_groups(verdict["tests"])[:shown]]
+    return "\n".join(lines)
