@@ -1,21 +1,28 @@
-"""What the CLI's commands do, without the printing: queue, attempts, checks, reviews.
+"""What the CLI's commands do, without the printing: wiring between the card bank, the
+engine's rules (engine.plan, engine.schedule, engine.attempt) and the store.
 
-Light functions (`today`, `catalog_rows`) read through engine.reader and import nothing heavy;
-grading imports the runner only when it is needed.
+Light functions (`today`, `catalog_rows`, `status`) read through engine.reader and import
+nothing heavy; grading imports the runner only when it is needed.
 """
 
 from __future__ import annotations
 
 import re
-from collections import namedtuple
+from collections import Counter, namedtuple
 from datetime import datetime, timedelta
 
 from drills.errors import DrillError
 from engine import paths
 from engine.catalog import Card, CardError, load_catalog
-from engine.clock import from_iso, study_day
-from engine.queue import CardInfo, Today, build_today
-from engine.reader import Reader, open_reader
+from engine.clock import from_iso, iso, study_day
+from engine.queue import CardInfo
+from engine.reader import Reader, StoreError, open_reader
+
+LIMITS = {  # setting -> (lowest, highest, what it is)
+    "budget_minutes": (1, 1440, "minutes of drills a day"),
+    "new_per_day": (0, 50, "new cards a day"),
+    "rollover_hour": (0, 12, "the hour a study day starts"),
+}
 
 
 def cards() -> dict[str, Card]:
@@ -27,6 +34,12 @@ def cards() -> dict[str, Card]:
 
         for message in errors:
             print(f"warning: skipping {message}", file=sys.stderr)
+    if not catalog:
+        from engine.catalog import cards_root
+
+        raise DrillError(
+            f"the card bank at {cards_root()} holds no cards (DRILL_CARDS?)"
+        )
     return catalog
 
 
@@ -62,43 +75,151 @@ def store():
     return Store(paths.db_path())
 
 
-def _settings_int(values: dict[str, str], key: str) -> int:
-    try:
-        return int(values[key])
-    except ValueError:
+def setting(values: dict[str, str], key: str) -> int:
+    low, high, what = LIMITS[key]
+    value = values[key]
+    if not value.isdigit() or not low <= int(value) <= high:
         raise DrillError(
-            f"setting {key} is {values[key]!r}, not a whole number: `drill config {key} N`"
-        ) from None
+            f"setting {key} is {value!r}: {what}, a whole number {low}..{high} "
+            f"(`drill config {key} N`)"
+        )
+    return int(value)
+
+
+def infos(catalog: dict[str, Card]) -> dict[str, CardInfo]:
+    return {
+        c.slug: CardInfo(
+            c.slug,
+            c.title,
+            c.frequency,
+            c.minutes,
+            tuple(c.prerequisites),
+            c.frequency_source.startswith("estimate"),
+        )
+        for c in catalog.values()
+    }
+
+
+# -- the day -----------------------------------------------------------------------------------
+Today = namedtuple(
+    "Today",
+    "day lines in_progress later waiting budget_minutes planned_minutes spent_minutes"
+    " new_limit saved",
+)
+Progress = namedtuple(
+    "Progress", "id card title path started deadline used_s left_s checks best hints"
+)
+
+
+def _progress(attempts, catalog, now: datetime) -> list[Progress]:
+    from engine.attempt import clock
+
+    shown = []
+    for a in attempts:
+        started, deadline = from_iso(a["started_at"]), from_iso(a["deadline_at"])
+        used, left = clock(started, deadline, now)
+        title = catalog[a["card"]].title if a["card"] in catalog else a["card"]
+        best = (a["best_passed"], a["best_total"])
+        shown.append(
+            Progress(
+                a["id"],
+                a["card"],
+                title,
+                a["path"],
+                started,
+                deadline,
+                used,
+                left,
+                a["checks"],
+                best,
+                a["hints"],
+            )
+        )
+    return shown
+
+
+def spent_minutes(db: Reader, day: str) -> int:
+    """Minutes actually spent on attempts started this study day and ended."""
+    seconds = sum(
+        (from_iso(a["ended_at"]) - from_iso(a["started_at"])).total_seconds()
+        for a in db.attempts_on(day)
+        if a["ended_at"]
+    )
+    return round(seconds / 60)
 
 
 def today(now: datetime, budget: int | None = None, new: int | None = None) -> Today:
+    """The day's plan, fixed at its first call of the study day (see engine.plan)."""
+    from engine import plan
+
     db = reader()
     settings = db.settings()
-    rollover = _settings_int(settings, "rollover_hour")
-    day = study_day(now, rollover)
+    day = study_day(now, setting(settings, "rollover_hour"))
+    budget = setting(settings, "budget_minutes") if budget is None else budget
+    new = setting(settings, "new_per_day") if new is None else new
     catalog = cards()
-    infos = [
-        CardInfo(c.slug, c.title, c.frequency, c.minutes, c.prerequisites)
-        for c in catalog.values()
-    ]
-    return build_today(
-        infos,
-        {k: v for k, v in db.states().items() if k in catalog},
+    info = infos(catalog)
+    states = {k: v for k, v in db.states().items() if k in catalog}
+    passed = db.passed_cards()
+
+    def stored(source: Reader) -> list:
+        return [
+            plan.Item(r["pos"], r["card"], r["kind"], r["minutes"], r["reason"])
+            for r in source.plan(day.isoformat())
+        ]
+
+    def additions(items):
+        return plan.additions(
+            items,
+            info,
+            states,
+            day,
+            budget_minutes=budget,
+            new_limit=new,
+            passed=passed,
+        )
+
+    items = stored(db)
+    added, saved = additions(items), True
+    if added:
+        try:
+            writer = store()
+            with writer.transaction():
+                items = stored(writer)  # as another drill may have just fixed it
+                added = additions(items)
+                for i in added:
+                    writer.insert(
+                        "plans",
+                        {**i._asdict(), "day": day.isoformat(), "added_at": iso(now)},
+                    )
+        except StoreError:
+            saved = False  # a read-only data folder: shown, not kept
+    items = items + added
+    reviewed = Counter(r["card"] for r in db.reviews_on(day.isoformat()))
+    opened = db.open_attempts()
+    lines = plan.lines(items, info, reviewed, {a["card"] for a in opened})
+    return Today(
         day,
-        budget_minutes=_settings_int(settings, "budget_minutes")
-        if budget is None
-        else budget,
-        new_limit=_settings_int(settings, "new_per_day") if new is None else new,
-        passed=db.passed_cards(),
-        in_progress=[a["card"] for a in db.open_attempts()],
-        reviewed_today=[r["card"] for r in db.reviews_on(day.isoformat())],
+        lines,
+        _progress(opened, catalog, now),
+        plan.later(info, states, day, passed, items),
+        plan.waiting(info, states, day, passed),
+        budget,
+        sum(i.minutes for i in items),
+        spent_minutes(db, day.isoformat()),
+        new,
+        saved,
     )
+
+
+def status(now: datetime):
+    """The attempts in progress, and today's plan."""
+    return today(now)
 
 
 def catalog_rows(now: datetime) -> list[dict]:
     db = reader()
-    rollover = _settings_int(db.settings(), "rollover_hour")
-    day = study_day(now, rollover).isoformat()
+    day = study_day(now, setting(db.settings(), "rollover_hour"))
     states = db.states()
     open_cards = {a["card"] for a in db.open_attempts()}
     rows = []
@@ -108,7 +229,9 @@ def catalog_rows(now: datetime) -> list[dict]:
             state = "in progress"
         elif s is None:
             state = "new"
-        elif s.again_on == day or s.due <= day:
+        elif s.repeat_pending(day):
+            state = "again today"
+        elif s.due <= day.isoformat() and s.last_review != day.isoformat():
             state = "due"
         else:
             state = "learning" if s.repetitions < 3 else "review"
@@ -118,6 +241,7 @@ def catalog_rows(now: datetime) -> list[dict]:
                 "title": c.title,
                 "track": c.track,
                 "frequency": c.frequency,
+                "frequency_estimated": c.frequency_source.startswith("estimate"),
                 "minutes": c.minutes,
                 "difficulty": c.difficulty,
                 "state": state,
@@ -125,51 +249,118 @@ def catalog_rows(now: datetime) -> list[dict]:
                 "interval": s.interval if s else None,
                 "ease": s.easiness if s else None,
                 "reviews": s.reviews if s else 0,
-                "devices": c.devices,
+                "devices": grading_devices(c),
+                "prerequisites": c.prerequisites,
             }
         )
     return rows
+
+
+def grading_devices(c: Card) -> dict[str, str]:
+    """Where a card grades, and how: a Triton card is interpreted on a CPU."""
+    found = {d: "native" for d in c.devices}
+    if c.interpret and "cpu" not in found:
+        found["cpu"] = "triton interpreter"
+    return found
 
 
 # -- attempts ---------------------------------------------------------------------------------
 Started = namedtuple("Started", "card path started deadline resumed")
 
 
-def _open_attempt_for(db: Reader, slug: str):
-    return next((a for a in db.open_attempts() if a["card"] == slug), None)
+def _describe(a, now: datetime) -> str:
+    left = (from_iso(a["deadline_at"]) - now).total_seconds() / 60
+    clock = f"{left:.0f} min left" if left >= 0 else f"{-left:.0f} min over"
+    return f"`{a['card']}` (started {from_iso(a['started_at']).astimezone():%H:%M}, {clock})"
 
 
-def start(slug: str | None, now: datetime, directory, restart: bool = False) -> Started:
+def start(
+    slug: str | None,
+    now: datetime,
+    directory,
+    restart: bool = False,
+    also: bool = False,
+) -> Started:
     from pathlib import Path
 
     from drills.render import render_blank
+    from engine import plan
 
-    if slug is None:
-        queue = today(now)
-        if not queue.entries:
-            raise DrillError("nothing is due today; `drill start SLUG` starts any card")
-        slug = queue.entries[0].slug
-    c = card(slug)
+    day = today(now)  # fixes the day's plan if this is the day's first command
     db = store()
-    current = _open_attempt_for(db, slug)
+    opened = db.open_attempts()
+    if slug is None:
+        if opened and not restart:
+            slug = opened[0]["card"]
+        else:
+            slug = plan.next_card(day.lines)
+            if slug is None:
+                raise DrillError(
+                    "today's plan is done; `drill start SLUG` starts any card"
+                )
+    c = card(slug)
+    current = next((a for a in opened if a["card"] == slug), None)
     if current is not None and not restart:
-        started, deadline = (
+        return Started(
+            c,
+            Path(current["path"]),
             from_iso(current["started_at"]),
             from_iso(current["deadline_at"]),
+            resumed=True,
         )
-        return Started(c, Path(current["path"]), started, deadline, resumed=True)
-    if current is not None:  # a restart grades nothing: the old attempt ends unrecorded
-        db.end_attempt(current["id"], "restarted", None, now)
-    directory = Path(directory or paths.workspace_dir())
-    directory.mkdir(parents=True, exist_ok=True)
-    path = (directory / f"{slug}_{now.astimezone():%Y%m%d_%H%M%S}.py").resolve()
+    others = [a for a in opened if a["card"] != slug]
+    if others and not also:
+        raise DrillError(
+            f"an attempt at {_describe(others[0], now)} is open: finish it (`drill check`), "
+            f"drop it (`drill abandon`), or add --also to work on both"
+        )
+    folder = Path(directory or paths.workspace_dir())
+    if directory is None:
+        folder.mkdir(parents=True, exist_ok=True)
+    path = (folder / f"{slug}_{now.astimezone():%Y%m%d_%H%M%S}.py").resolve()
     deadline = now + timedelta(minutes=c.minutes)
     path.write_text(render_blank(c, now.astimezone()), encoding="utf-8")
-    db.start_attempt(slug, path, now, deadline)
+    rollover = setting(db.settings(), "rollover_hour")
+    with db.transaction():
+        if (
+            current is not None
+        ):  # a restart grades nothing: the old attempt ends unrecorded
+            db.update(
+                "attempts",
+                {"id": current["id"]},
+                {"ended_at": iso(now), "outcome": "restarted"},
+                only_if="ended_at is null",
+            )
+        db.insert(
+            "attempts",
+            {
+                "card": slug,
+                "started_at": iso(now),
+                "deadline_at": iso(deadline),
+                "path": str(path),
+                "day": study_day(now, rollover).isoformat(),
+            },
+        )
     from drills.grading import client
 
     client.start_in_background()  # warm while the user writes: the first check is fast too
     return Started(c, path, now, deadline, resumed=False)
+
+
+def _open_attempt(db: Reader, slug: str | None, action: str):
+    """The one open attempt an action applies to (at `slug` if given)."""
+    opened = db.open_attempts()
+    if slug:
+        opened = [a for a in opened if a["card"] == slug]
+    if not opened:
+        at = f" at `{slug}`" if slug else ""
+        raise DrillError(f"no attempt in progress{at} to {action}")
+    if len(opened) > 1:
+        names = ", ".join(f"`{a['card']}`" for a in opened)
+        raise DrillError(
+            f"attempts at {names} are open: say which (e.g. `drill {action} {opened[0]['card']}`)"
+        )
+    return opened[0]
 
 
 _CARD_TAG = re.compile(r"\[drill: ([\w-]+)\]")
@@ -185,28 +376,24 @@ def _card_from_file(path) -> str | None:
 
 
 # attempt: the attempt row when the check belonged to one; review: the SM-2 step when the
-# check ended the attempt.
-Checked = namedtuple("Checked", "verdict attempt review quality elapsed_s")
-
-
-Target = namedtuple("Target", "path card attempt")
+# check ended the attempt; progress: the attempt's clock and checks after this one; late: the
+# attempt had already ended (another check passed first), so this one changed nothing.
+Checked = namedtuple(
+    "Checked",
+    "verdict attempt review quality elapsed_s progress late",
+    defaults=(None, False),
+)
+Target = namedtuple("Target", "path card attempt db")
 
 
 def target(path, slug: str | None, record: bool = True) -> Target:
     """What a check grades: the file, its card, and the open attempt it belongs to (if any)."""
     from pathlib import Path
 
-    db = reader()
+    db = store() if record else reader()
     attempt = None
     if path is None:
-        opened = db.open_attempts()
-        if slug:
-            opened = [a for a in opened if a["card"] == slug]
-        if not opened:
-            raise DrillError(
-                "no attempt in progress: `drill start` begins one, or give a PATH to check"
-            )
-        attempt = opened[0]
+        attempt = _open_attempt(db, slug, "check")
         path = Path(attempt["path"])
     else:
         path = Path(path).resolve()
@@ -221,15 +408,11 @@ def target(path, slug: str | None, record: bool = True) -> Target:
         raise DrillError(f"which card is {path.name} for? add --card SLUG")
     if attempt is not None and attempt["card"] != slug:
         attempt = None
-    return Target(path, card(slug), attempt)
+    return Target(path, card(slug), attempt, db)
 
 
 def check(
-    path,
-    slug: str | None,
-    now: datetime,
-    record: bool = True,
-    quality: int | None = None,
+    path, slug: str | None, now: datetime, record: bool = True, quality=None
 ) -> Checked:
     from drills.grading import grade
 
@@ -239,94 +422,179 @@ def check(
 
 
 def record_verdict(
-    t: Target, verdict: dict, now: datetime, record: bool = True, quality=None
+    t: Target, verdict: dict, now: datetime, record=True, quality=None
 ) -> Checked:
-    """Log a verdict as a check of its attempt; a pass ends the attempt with a review."""
+    """Log a verdict as a check of its attempt; a pass ends the attempt with a review. One
+    transaction: of two checks of one attempt at once, only the first pass ends it."""
+    import json
+
+    from engine import attempt as rules
+
     if not record:
         return Checked(verdict, None, None, None, None)
-    return _record(t.card, verdict, t.attempt, now, quality)
+    db = t.db
+    with db.transaction():
+        a = db.attempt(t.attempt["id"]) if t.attempt else None
+        db.insert(
+            "checks",
+            {
+                "attempt_id": a["id"] if a else None,
+                "card": verdict["card"],
+                "at": iso(now),
+                "status": verdict["status"],
+                "passed": verdict["passed"],
+                "failed": verdict["failed"],
+                "duration_s": verdict["duration_s"],
+                "device": verdict["device"],
+                "verdict": json.dumps(verdict),
+            },
+        )
+        if a is None:
+            return Checked(verdict, None, None, None, None)
+        if a["ended_at"]:
+            return Checked(verdict, dict(a), None, None, None, late=True)
+        summary = rules.fold(
+            rules.Summary(
+                a["checks"], a["failed_checks"], a["best_passed"], a["best_total"]
+            ),
+            verdict["status"],
+            verdict["passed"],
+            verdict["failed"],
+        )
+        values = summary._asdict()
+        review = q = None
+        started = from_iso(a["started_at"])
+        elapsed = (now - started).total_seconds()
+        if verdict["status"] == "pass":
+            measured = rules.passed_quality(
+                summary, elapsed, t.card.minutes * 60, a["hints"]
+            )
+            q = measured if quality is None else quality
+            source = "check" if quality is None else "override"
+            review = _review(db, t.card.slug, q, started, now, source)
+            values.update(ended_at=iso(now), outcome="pass", quality=q)
+        db.update("attempts", {"id": a["id"]}, values, only_if="ended_at is null")
+        a = db.attempt(a["id"])
+    progress = _progress([a], {t.card.slug: t.card}, now)[0]
+    return Checked(verdict, dict(a), review, q, elapsed, progress)
 
 
-def _record(
-    c: Card, verdict: dict, attempt, now: datetime, quality: int | None
-) -> Checked:
-    from engine.quality import Outcome, quality_of
+def _review(
+    db, slug: str, quality: int, started: datetime, now: datetime, source: str
+) -> dict:
+    """Step the card's schedule (engine.schedule) and log the review; inside a transaction."""
+    from engine.schedule import review_day, step
 
-    db = store()
-    attempt_id = attempt["id"] if attempt else None
-    db.record_check(attempt_id, verdict, now)
-    if attempt is None or verdict["status"] != "pass":
-        return Checked(verdict, dict(attempt) if attempt else None, None, None, None)
-    earlier = db.checks_for(attempt_id)[:-1]
-    elapsed = (now - from_iso(attempt["started_at"])).total_seconds()
-    measured = quality_of(Outcome(True, len(earlier), elapsed, c.minutes * 60, 1.0))
-    q = measured if quality is None else quality
-    review = _review(db, c.slug, q, now, "check" if quality is None else "override")
-    db.end_attempt(attempt_id, "pass", q, now)
-    return Checked(verdict, dict(attempt), review, q, elapsed)
-
-
-def _review(db, slug: str, quality: int, now: datetime, source: str) -> dict:
-    if not 0 <= quality <= 5:
-        raise DrillError(f"--quality must be 0..5, got {quality}")
-    return db.review(
-        slug, quality, now, _settings_int(db.settings(), "rollover_hour"), source
+    day = review_day(started, setting(db.settings(), "rollover_hour"))
+    state, review = step(db.state(slug), slug, quality, day)
+    db.upsert("schedule", state._asdict(), "card")
+    db.insert(
+        "reviews",
+        {
+            **review._asdict(),
+            "counted": int(review.counted),
+            "at": iso(now),
+            "source": source,
+        },
     )
+    return {**state._asdict(), "counted": review.counted, "kind": review.kind}
 
 
 GaveUp = namedtuple("GaveUp", "card quality review reference")
 
 
-def give_up(slug: str | None, now: datetime, quality: int | None = None) -> GaveUp:
-    from engine.quality import Outcome, quality_of
+def give_up(
+    slug: str | None, now: datetime, quality=None, source="giveup", action="give up"
+) -> GaveUp:
+    """End the open attempt as a failure, with its measured quality (or `quality`)."""
+    from engine import attempt as rules
 
     db = store()
-    opened = db.open_attempts()
-    if slug:
-        opened = [a for a in opened if a["card"] == slug]
-    if not opened:
-        raise DrillError("no attempt in progress to give up")
-    attempt = opened[0]
-    c = card(attempt["card"])
-    checks = db.checks_for(attempt["id"])
-    best = max(
-        (
-            k["passed"] / max(1, k["passed"] + k["failed"])
-            for k in checks
-            if k["status"] in ("pass", "fail")
-        ),
-        default=0.0,
-    )
-    elapsed = (now - from_iso(attempt["started_at"])).total_seconds()
-    measured = quality_of(Outcome(False, len(checks), elapsed, c.minutes * 60, best))
-    q = measured if quality is None else quality
-    review = _review(db, c.slug, q, now, "giveup" if quality is None else "override")
-    db.end_attempt(attempt["id"], "giveup", q, now)
+    with db.transaction():
+        a = _open_attempt(db, slug, action.replace(" ", ""))
+        c = card(a["card"])
+        summary = rules.Summary(
+            a["checks"], a["failed_checks"], a["best_passed"], a["best_total"]
+        )
+        started = from_iso(a["started_at"])
+        elapsed = (now - started).total_seconds()
+        q = (
+            rules.gave_up_quality(summary, elapsed, c.minutes * 60)
+            if quality is None
+            else quality
+        )
+        review = _review(
+            db, c.slug, q, started, now, source if quality is None else "override"
+        )
+        db.update(
+            "attempts",
+            {"id": a["id"]},
+            {"ended_at": iso(now), "outcome": "giveup", "quality": q},
+            only_if="ended_at is null",
+        )
     return GaveUp(c, q, review, (c.path / "reference.py").read_text(encoding="utf-8"))
 
 
-def solution(slug: str) -> str:
+def abandon(slug: str | None, now: datetime) -> str:
+    """End the open attempt with no review: as if it had not been started."""
+    db = store()
+    with db.transaction():
+        a = _open_attempt(db, slug, "abandon")
+        db.update(
+            "attempts",
+            {"id": a["id"]},
+            {"ended_at": iso(now), "outcome": "abandoned"},
+            only_if="ended_at is null",
+        )
+    return a["card"]
+
+
+Hint = namedtuple("Hint", "card level text cap gave_up")
+
+
+def hint(slug: str | None, now: datetime) -> Hint:
+    """The next hint for the open attempt; the last one is the reference, a give-up."""
+    from engine.attempt import HINT_CAPS, REFERENCE_LEVEL
+
+    db = store()
+    with db.transaction():
+        a = _open_attempt(db, slug, "hint")
+        c = card(a["card"])
+        level = a["hints"] + 1
+        if level < REFERENCE_LEVEL:
+            db.update(
+                "attempts",
+                {"id": a["id"]},
+                {"hints": level},
+                only_if="ended_at is null",
+            )
+    if level < REFERENCE_LEVEL:
+        text = c.hints[level - 1] if len(c.hints) >= level else c.contract
+        return Hint(c, level, text, HINT_CAPS[level], None)
+    gave = give_up(c.slug, now, source="hint", action="hint")
+    return Hint(c, level, gave.reference, None, gave)
+
+
+def solution(slug: str, now: datetime) -> tuple[str, GaveUp | None]:
+    """The reference; during an attempt at the card, seeing it ends that attempt as a give-up."""
     c = card(slug)
     db = reader()
+    if any(a["card"] == slug for a in db.open_attempts()):
+        gave = give_up(slug, now, source="solution", action="solution")
+        return gave.reference, gave
     if not db.attempts_for(slug):
         raise DrillError(
             f"no attempt at `{slug}` yet: the solution opens after one (`drill start {slug}`)"
         )
-    return (c.path / "reference.py").read_text(encoding="utf-8")
+    return (c.path / "reference.py").read_text(encoding="utf-8"), None
 
 
 def set_config(key: str, value: str) -> None:
-    from engine.reader import DEFAULT_SETTINGS
-
-    if key not in DEFAULT_SETTINGS:
-        raise DrillError(
-            f"unknown setting {key!r}; settings: {', '.join(DEFAULT_SETTINGS)}"
-        )
-    if not value.isdigit() or (key == "rollover_hour" and int(value) > 23):
-        raise DrillError(
-            f"{key} must be a whole number{' 0..23' if key == 'rollover_hour' else ''}"
-        )
-    store().set_setting(key, value)
+    if key not in LIMITS:
+        raise DrillError(f"unknown setting {key!r}; settings: {', '.join(LIMITS)}")
+    setting({key: value}, key)
+    db = store()
+    db.set_setting(key, value)
 
 
 __all__ = ["CardError", "DrillError"]

@@ -7,7 +7,8 @@ import sys
 import click
 
 from drills import __version__, app
-from drills.output import echo_json, show_list, show_today
+from drills.fast import LIGHT, dest
+from drills.output import echo_json, show_list, show_status, show_today
 
 
 class DrillGroup(click.Group):
@@ -37,32 +38,43 @@ def _now():
 @click.group(cls=DrillGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="drill")
 def cli():
-    """Spaced-repetition drills for ML-engineering interviews."""
+    """Spaced-repetition drills for ML-engineering interviews.
+
+    `drill` alone shows today's plan; `drill start` opens its next card."""
 
 
-@cli.command(name="today")
-@click.option(
-    "--minutes",
-    type=int,
-    help="Today's budget in minutes (default: setting budget_minutes).",
-)
-@click.option(
-    "--new",
-    "new",
-    type=int,
-    help="New cards allowed today (default: setting new_per_day).",
-)
-@json_option
+def light(name: str):
+    """The click options of a light command, from drills.fast.LIGHT (its one declaration)."""
+
+    def apply(f):
+        for option, (kind, text) in reversed(LIGHT[name].items()):
+            if kind == "flag":
+                f = click.option(dest(option), option, is_flag=True, help=text)(f)
+            else:
+                f = click.option(
+                    dest(option), option, type=click.IntRange(*kind), help=text
+                )(f)
+        return cli.command(name=name)(f)
+
+    return apply
+
+
+@light("today")
 def drill_today(minutes, new, json_):
-    """Show what to drill today, in priority order, and why."""
+    """Show today's plan, in order, and why (fixed for the day)."""
     show_today(app.today(_now(), minutes, new), json_)
 
 
-@cli.command(name="list")
-@json_option
+@light("list")
 def drill_list(json_):
     """List every card with its state, next due date and ease."""
     show_list(app.catalog_rows(_now()), json_)
+
+
+@light("status")
+def drill_status(json_):
+    """Show the attempt in progress: time, checks, best result."""
+    show_status(app.status(_now()), json_)
 
 
 @cli.command(name="show")
@@ -100,8 +112,8 @@ def drill_show(slug, json_):
 @click.option(
     "--dir",
     "directory",
-    type=click.Path(file_okay=False),
-    help="Write the blank file here instead of the workspace.",
+    type=click.Path(file_okay=False, exists=True),
+    help="Write the blank file in this (existing) folder instead of the workspace.",
 )
 @click.option("--edit", is_flag=True, help="Open the file in $VISUAL / $EDITOR.")
 @click.option(
@@ -110,12 +122,15 @@ def drill_show(slug, json_):
 @click.option(
     "--restart",
     is_flag=True,
-    help="Start over with a fresh blank if an attempt is open.",
+    help="Start over with a fresh blank if an attempt at this card is open.",
+)
+@click.option(
+    "--also", is_flag=True, help="Start it even though another attempt is open."
 )
 @json_option
-def drill_start(slug, directory, edit, watch, restart, json_):
-    """Start a timed attempt: render the blank file (default card: top of today's queue)."""
-    s = app.start(slug, _now(), directory, restart)
+def drill_start(slug, directory, edit, watch, restart, also, json_):
+    """Start a timed attempt at a card (default: the plan's next)."""
+    s = app.start(slug, _now(), directory, restart, also)
     if json_:
         return echo_json(
             {
@@ -127,12 +142,18 @@ def drill_start(slug, directory, edit, watch, restart, json_):
             }
         )
     verb = "Resumed" if s.resumed else "Started"
+    from drills.output import clock
+
+    left = (s.deadline - _now()).total_seconds()
     click.echo(
         f"{verb} {s.card.title} — target {s.card.minutes} min, deadline "
-        f"{s.deadline.astimezone():%H:%M}."
+        f"{s.deadline.astimezone():%H:%M} ({clock(left)})."
     )
     click.echo(str(s.path))
-    click.echo("Grade it with `drill check`; `drill giveup` shows the reference.")
+    click.echo(
+        "Grade it with `drill check`; `drill hint` helps (and costs quality); "
+        "`drill giveup` shows the reference; `drill abandon` drops it unrecorded."
+    )
     if edit:
         click.edit(filename=str(s.path))
     if watch:
@@ -190,27 +211,73 @@ def drill_check(path, slug, no_record, quality, watch, json_):
     "--quality", type=click.IntRange(0, 5), help="Override the SM-2 grade (0-5)."
 )
 def drill_giveup(slug, quality):
-    """End the current attempt as a failure and show the reference solution."""
+    """End the current attempt as a failure; show the reference."""
     g = app.give_up(slug, _now(), quality)
     click.echo(g.reference.rstrip())
-    click.echo(
-        f"\nGave up on {g.card.title}: quality {g.quality}. It comes back today; "
+    click.echo(f"\n{gave_up_line(g)}")
+
+
+def gave_up_line(g) -> str:
+    again = "It comes back once more today; " if g.review["again_on"] else ""
+    return (
+        f"Gave up on {g.card.title}: quality {g.quality}. {again}"
         f"next scheduled review {g.review['due']}."
     )
+
+
+@cli.command(name="abandon")
+@click.argument("slug", required=False)
+def drill_abandon(slug):
+    """Drop the current attempt: no review is recorded."""
+    card = app.abandon(slug, _now())
+    click.echo(
+        f"Abandoned the attempt at {card}: no review recorded; it stays in today's plan."
+    )
+
+
+@cli.command(name="hint")
+@click.argument("slug", required=False)
+def drill_hint(slug):
+    """Show the next hint (costs quality; the third is the reference).
+
+    Hints come in order: the contract's key points (a pass earns at most 4), the approach
+    (at most 3), then the reference, which ends the attempt as a give-up."""
+    h = app.hint(slug, _now())
+    if h.gave_up:
+        click.echo(h.text.rstrip())
+        click.echo(f"\nHint {h.level} is the reference: {gave_up_line(h.gave_up)}")
+        return
+    names = {1: "the contract's key points", 2: "the approach"}
+    click.echo(
+        f"Hint {h.level} of 3 ({names[h.level]}): a pass now earns at most quality {h.cap}."
+    )
+    click.echo(h.text)
+    nxt = (
+        "the approach"
+        if h.level == 1
+        else "the reference, which ends the attempt as a give-up"
+    )
+    click.echo(f"`drill hint` again shows {nxt}.")
 
 
 @cli.command(name="solution")
 @click.argument("slug")
 def drill_solution(slug):
-    """Show a card's reference solution (after at least one attempt)."""
-    click.echo(app.solution(slug).rstrip())
+    """Show a card's reference solution (during an attempt: a give-up).
+
+    It opens after a first attempt. Seeing it during an attempt at the card ends that
+    attempt as a give-up, as `drill giveup` does."""
+    text, gave = app.solution(slug, _now())
+    click.echo(text.rstrip())
+    if gave:
+        click.echo(f"\nSeeing the reference ends the attempt. {gave_up_line(gave)}")
 
 
 @cli.command(name="config")
 @click.argument("key", required=False)
 @click.argument("value", required=False)
 def drill_config(key, value):
-    """Show settings, or set one: budget_minutes, new_per_day, rollover_hour."""
+    """Show settings, or set one (budget_minutes, new_per_day, ...)."""
     if key and value is not None:
         app.set_config(key, value)
     for k, v in sorted(app.reader().settings().items()):
@@ -253,7 +320,7 @@ def cards_check(slugs, jobs, cold):
 
 @cli.group(name="grader")
 def grader_group():
-    """The warm grader that makes checks fast (started by the first check)."""
+    """The warm grader that makes checks fast."""
 
 
 @grader_group.command(name="status")
@@ -301,12 +368,26 @@ def grader_stop():
 
 
 def root_help() -> str:
-    """`drill --help`, as click formats it (drills.fast caches it)."""
-    with click.Context(cli, info_name="drill") as ctx:
-        return cli.get_help(ctx)
+    """`drill --help` as click formats it at 80 columns: drills/root_help.txt holds it for the
+    light path (tests/test_fast.py checks that it is current; `python -m drills.cli` rewrites it)."""
+    with click.Context(
+        cli, info_name="drill", terminal_width=80, **cli.context_settings
+    ) as ctx:
+        return cli.get_help(ctx) + "\n"
+
+
+def write_root_help() -> None:
+    from drills.fast import HELP_FILE
+
+    with open(HELP_FILE, "w", encoding="utf-8") as f:
+        f.write(root_help())
 
 
 def main():
     from drills.fast import main as fast_main
 
     fast_main()
+
+
+if __name__ == "__main__":
+    write_root_help()

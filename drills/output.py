@@ -25,63 +25,147 @@ def echo_json(data) -> None:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> None:
+    """Aligned columns. On a terminal the last column is cut to its width; piped, never."""
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     try:
-        width = os.get_terminal_size().columns
+        width = (
+            os.get_terminal_size(sys.stdout.fileno()).columns
+            if sys.stdout.isatty()
+            else 0
+        )
     except OSError:
-        width = 100
-    last = max(20, width - sum(widths[:-1]) - 2 * (len(widths) - 1))
+        width = 0
+    last = max(20, width - sum(widths[:-1]) - 2 * (len(widths) - 1)) if width else None
     echo(bold("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()))
     for row in rows:
         cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths)]
         tail = str(row[-1])
-        if len(tail) > last:
+        if last and len(tail) > last:
             tail = tail[: last - 1] + "…"
         echo("  ".join([*cells, tail]).rstrip())
 
 
-def _finite(x: float):
-    return None if x == float("inf") else round(x, 4)
+def clock(left_s: float) -> str:
+    """ "12 min left" or "3 min over"."""
+    minutes = round(abs(left_s) / 60)
+    return f"{minutes} min left" if left_s >= 0 else f"{minutes} min over the target"
 
 
-def show_today(queue, json_: bool) -> None:
-    if json_:
-        entries = lambda es: [
-            e._asdict() | {"priority": _finite(e.priority)} for e in es
-        ]
-        return echo_json(
-            {
-                "day": queue.day.isoformat(),
-                "budget_minutes": queue.budget_minutes,
-                "spent_minutes": queue.spent_minutes,
-                "new_limit": queue.new_limit,
-                "queue": entries(queue.entries),
-                "later": entries(queue.later),
-            }
-        )
-    planned = sum(e.minutes for e in queue.entries)
-    echo(
-        f"{queue.day:%A %d %B %Y} — {planned} min planned, budget {queue.budget_minutes} min"
-        f" ({queue.spent_minutes} done today)"
+def _progress_json(p) -> dict:
+    return {
+        "card": p.card,
+        "path": p.path,
+        "started": p.started.isoformat(),
+        "deadline": p.deadline.isoformat(),
+        "used_s": round(p.used_s),
+        "left_s": round(p.left_s),
+        "checks": p.checks,
+        "best_passed": p.best[0],
+        "best_total": p.best[1],
+        "hints": p.hints,
+    }
+
+
+def _progress_line(p) -> str:
+    best = f", best {p.best[0]}/{p.best[1]} tests" if p.best[1] else ""
+    checks = f"{p.checks} check{'s' * (p.checks != 1)}"
+    return (
+        f"In progress: {p.card} — {round(p.used_s / 60)} min used, {clock(p.left_s)} "
+        f"(deadline {p.deadline.astimezone():%H:%M}); {checks}{best}"
     )
-    if not queue.entries:
+
+
+def _today_json(t) -> dict:
+    return {
+        "day": t.day.isoformat(),
+        "budget_minutes": t.budget_minutes,
+        "planned_minutes": t.planned_minutes,
+        "spent_minutes": t.spent_minutes,
+        "new_limit": t.new_limit,
+        "plan_saved": t.saved,
+        "in_progress": [_progress_json(p) for p in t.in_progress],
+        "plan": [{**line._asdict(), "position": line.pos} for line in t.lines],
+        "later": [e._asdict() for e in t.later],
+        "waiting": t.waiting,
+    }
+
+
+def show_today(t, json_: bool) -> None:
+    if json_:
+        return echo_json(_today_json(t))
+    done = sum(1 for line in t.lines if line.status == "done")
+    echo(
+        f"{t.day:%A %d %B %Y} — plan: {len(t.lines)} cards, {t.planned_minutes} min "
+        f"(budget {t.budget_minutes}); {done} done, {t.spent_minutes} min spent today"
+    )
+    for p in t.in_progress:
+        echo(_progress_line(p))
+    if not t.lines:
         echo(
             "Nothing to drill today. `drill list` shows every card; `drill start SLUG` starts one."
         )
     else:
+        mark = {"done": "done", "in progress": "now", "": ""}
         rows = [
-            [str(i), e.slug, e.kind, f"{e.minutes}m", e.reason]
-            for i, e in enumerate(queue.entries, 1)
+            [
+                str(i),
+                line.card,
+                line.kind,
+                f"{line.minutes}m",
+                mark[line.status],
+                line.reason,
+            ]
+            for i, line in enumerate(t.lines, 1)
         ]
-        table(["#", "card", "kind", "time", "why"], rows)
-        echo(f"\nNext: drill start {queue.entries[0].slug}")
-    if queue.later:
-        names = ", ".join(e.slug for e in queue.later[:5])
-        names += ", ..." if len(queue.later) > 5 else ""
+        table(["#", "card", "kind", "time", "", "why"], rows)
+        pending = [line for line in t.lines if line.status != "done"]
+        if t.in_progress:
+            echo("\nNext: drill check  (or drill hint, drill giveup, drill abandon)")
+        elif pending:
+            echo(f"\nNext: drill start  ({pending[0].card})")
+        else:
+            echo("\nToday's plan is done.")
         echo(
-            f"Later: {len(queue.later)} more past today's budget or new-card limit ({names});"
-            " `drill today --minutes N --new N` for more"
+            "The plan is fixed for the day; a card failed today and cards just unlocked join at the end."
+            + ("" if t.saved else " (read-only data folder: this plan is not kept)")
         )
+    if t.waiting:
+        held = "; ".join(
+            f"{c} (after {', '.join(m)})" for c, m in list(t.waiting.items())[:6]
+        )
+        echo(f"Waiting on prerequisites: {held}")
+    if t.later:
+        names = ", ".join(e.slug for e in t.later[:5])
+        names += ", ..." if len(t.later) > 5 else ""
+        echo(
+            f"Later: {len(t.later)} more past today's budget or new-card limit ({names});"
+            " `drill today --minutes N --new N` adds them to the plan"
+        )
+
+
+def show_status(t, json_: bool) -> None:
+    if json_:
+        data = _today_json(t)
+        return echo_json(
+            {k: data[k] for k in ("day", "in_progress", "spent_minutes", "plan")}
+        )
+    if not t.in_progress:
+        pending = [line.card for line in t.lines if line.status != "done"]
+        nxt = f"; next: drill start ({pending[0]})" if pending else ""
+        echo(f"No attempt in progress{nxt}.")
+    for p in t.in_progress:
+        echo(f"{bold(p.title)}  [{p.card}]  {p.path}")
+        echo(
+            f"  started {p.started.astimezone():%H:%M}, {round(p.used_s / 60)} min used, "
+            f"{clock(p.left_s)} (deadline {p.deadline.astimezone():%H:%M})"
+        )
+        best = f"; best {p.best[0]}/{p.best[1]} tests passed" if p.best[1] else ""
+        hints = f"; {p.hints} hint{'s' * (p.hints != 1)} seen" if p.hints else ""
+        echo(f"  {p.checks} check{'s' * (p.checks != 1)} so far{best}{hints}")
+    done = sum(1 for line in t.lines if line.status == "done")
+    echo(
+        f"Today: {done} of {len(t.lines)} planned cards done, {t.spent_minutes} min spent."
+    )
 
 
 def show_list(rows: list[dict], json_: bool) -> None:
@@ -93,7 +177,7 @@ def show_list(rows: list[dict], json_: bool) -> None:
             [
                 r["slug"],
                 r["track"],
-                f"{r['frequency']:.2f}",
+                f"{r['frequency']:.2f}" + (" est." if r["frequency_estimated"] else ""),
                 f"{r['minutes']}m",
                 r["state"],
                 r["due"] or "-",

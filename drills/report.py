@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from drills.grading.verdict import failure_groups
+from drills.output import clock
 
 console = Console(highlight=False, soft_wrap=True)
 SHOWN = 12  # failing tests listed in full
@@ -64,8 +65,18 @@ def print_check(result) -> None:
             f"Next review {r['due']} (interval {r['interval']} d, ease {r['ease_x100'] / 100:.2f})"
             + (" — and once more today." if r["again_on"] else ".")
         )
-    elif result.attempt and v["status"] != "pass":
-        console.print("Keep going: fix and `drill check` again, or `drill giveup`.")
+    elif result.late:
+        console.print(
+            "This attempt had already ended (another check passed first): nothing more recorded."
+        )
+    elif result.progress and v["status"] != "pass":
+        p = result.progress
+        best = f"best so far {p.best[0]}/{p.best[1]} tests; " if p.best[1] else ""
+        console.print(
+            f"{clock(p.left_s).capitalize()} (deadline {p.deadline.astimezone():%H:%M}); "
+            f"check {p.checks}, {best}fix and `drill check` again, or `drill hint` / `drill giveup`.",
+            markup=False,
+        )
 
 
 def print_bank(line: str, ok: bool) -> None:

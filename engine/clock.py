@@ -11,9 +11,13 @@ class ClockError(ValueError):
 
 
 def parse_when(text: str) -> datetime:
-    """An ISO date or date-time; a naive one is local time. Returns an aware datetime."""
+    """An ISO date or date-time; a naive one is local time. Returns an aware datetime.
+    A date alone means that day: noon, safely after any rollover hour (0..12)."""
+    text = text.strip()
+    if len(text) == 10:  # YYYY-MM-DD
+        text += "T12:00"
     try:
-        when = datetime.fromisoformat(text.strip())
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise ClockError(
             f"not an ISO date-time: {text!r} (e.g. 2026-11-29T09:30)"

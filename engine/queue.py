@@ -1,98 +1,68 @@
-"""Today's queue: due cards by frequency x overdueness, then new cards by frequency with their
-prerequisites met, within the day's budget of minutes and new cards. Pure: everything it needs
-is passed in."""
+"""Which cards are candidates today, and which fit: due cards by frequency x overdueness, then
+new cards by frequency with their prerequisites met, within a budget of minutes and new cards.
+Pure: everything it needs is passed in."""
 
 from __future__ import annotations
 
 from collections import namedtuple
 from datetime import date
 
-from engine.reader import CardState
+from engine.schedule import CardState
 
-# What the queue needs of a card; prerequisites default to none.
+# What the queue needs of a card; prerequisites default to none. `estimated`: the frequency
+# is an estimate, not a published figure.
 CardInfo = namedtuple(
-    "CardInfo", "slug title frequency minutes prerequisites", defaults=((),)
+    "CardInfo",
+    "slug title frequency minutes prerequisites estimated",
+    defaults=((), False),
 )
 
-# One line of the queue; kind is "in progress" | "again" | "due" | "new".
+# One candidate; kind is "again" | "due" | "new".
 Entry = namedtuple("Entry", "slug title kind minutes priority reason")
 
-# The day's plan: `entries` fit today in order; `later` are due or new but over the budget
-# or the new-card limit; `spent_minutes` are the target minutes of cards already done today.
-Today = namedtuple(
-    "Today", "day entries later budget_minutes spent_minutes new_limit new_today"
-)
 
-
-def _pct(frequency: float) -> str:
-    return f"asked in ~{round(frequency * 100)}% of interviews"
+def asked(card: CardInfo) -> str:
+    est = "est. " if card.estimated else ""
+    return f"asked in {est}~{round(card.frequency * 100)}% of interviews"
 
 
 def due_entry(card: CardInfo, state: CardState, day: date) -> Entry | None:
-    if state.again_on == day.isoformat():
+    if state.repeat_pending(day):
         return Entry(
             card.slug,
             card.title,
             "again",
             card.minutes,
             card.frequency * 2,
-            f"graded below 4 today: once more until it sticks; {_pct(card.frequency)}",
+            f"failed earlier today: once more after the reference; {asked(card)}",
         )
     due = date.fromisoformat(state.due)
-    if due > day:
+    if due > day or state.last_review == day.isoformat():
         return None
     overdue = (day - due).days
     priority = card.frequency * (1 + overdue / max(state.interval, 1))
     when = (
         "due today" if overdue == 0 else f"{overdue} day{'s' * (overdue != 1)} overdue"
     )
-    reason = f"{when} (interval {state.interval} d, ease {state.ease_x100 / 100:.2f}); {_pct(card.frequency)}"
+    reason = (
+        f"{when} (interval {state.interval} d, ease {state.ease_x100 / 100:.2f}); "
+        f"{asked(card)}"
+    )
     return Entry(card.slug, card.title, "due", card.minutes, priority, reason)
 
 
-def build_today(
-    cards: list[CardInfo],
-    states: dict[str, CardState],
-    day: date,
-    *,
-    budget_minutes: int,
-    new_limit: int,
-    passed: set[str] = frozenset(),
-    in_progress: list[str] = (),
-    reviewed_today: list[str] = (),
-) -> Today:
-    """`passed`: cards passed at least once (a new card waits until its prerequisites are)."""
-    by_slug = {c.slug: c for c in cards}
-    spent = sum(by_slug[s].minutes for s in set(reviewed_today) if s in by_slug)
-    new_today = sum(1 for s in states.values() if s.first_day == day.isoformat())
-    new_today += sum(1 for s in set(in_progress) if s not in states)
-
-    entries = [
-        Entry(
-            s,
-            by_slug[s].title,
-            "in progress",
-            by_slug[s].minutes,
-            float("inf"),
-            "started, not finished",
-        )
-        for s in dict.fromkeys(in_progress)
-        if s in by_slug
-    ]
-    busy = {e.slug for e in entries}
-    due = [
-        due_entry(c, states[c.slug], day)
-        for c in cards
-        if c.slug in states and c.slug not in busy
-    ]
+def candidates(cards: list[CardInfo], states: dict[str, CardState], day: date, passed):
+    """(due entries, new entries, waiting): due and repeats by priority; new cards by
+    frequency; waiting maps a new card to the prerequisites it still needs."""
+    due = [due_entry(c, states[c.slug], day) for c in cards if c.slug in states]
     due = sorted((e for e in due if e), key=lambda e: (-e.priority, e.slug))
-
-    new = []
+    new, waiting = [], {}
     for c in sorted(cards, key=lambda c: (-c.frequency, c.minutes, c.slug)):
-        if c.slug in states or c.slug in busy:
+        if c.slug in states:
             continue
-        waiting = [p for p in c.prerequisites if p not in passed]
-        if waiting:
+        missing = [p for p in c.prerequisites if p not in passed]
+        if missing:
+            waiting[c.slug] = missing
             continue
         after = f"; builds on {', '.join(c.prerequisites)}" if c.prerequisites else ""
         new.append(
@@ -102,24 +72,29 @@ def build_today(
                 "new",
                 c.minutes,
                 c.frequency,
-                f"new: {_pct(c.frequency)}{after}",
+                f"new: {asked(c)}{after}",
             )
         )
+    return due, new, waiting
 
-    used = spent + sum(e.minutes for e in entries)
-    fits, later = list(entries), []
+
+def fit(
+    due: list[Entry], new: list[Entry], *, minutes_left: int, new_left: int, first=True
+):
+    """(entries that fit, the rest). Due cards first; with `first`, the first due card fits
+    even when it alone is over the budget."""
+    fits, later, used = [], [], 0
     for e in due:
-        if used + e.minutes <= budget_minutes or not fits:
+        if used + e.minutes <= minutes_left or (first and not fits):
             fits.append(e)
             used += e.minutes
         else:
             later.append(e)
-    room = max(0, new_limit - new_today)
     for e in new:
-        if room and used + e.minutes <= budget_minutes:
+        if new_left > 0 and used + e.minutes <= minutes_left:
             fits.append(e)
             used += e.minutes
-            room -= 1
+            new_left -= 1
         else:
             later.append(e)
-    return Today(day, fits, later, budget_minutes, spent, new_limit, new_today)
+    return fits, later

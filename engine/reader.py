@@ -1,19 +1,17 @@
 """The light read path: the standard library's sqlite3 only (no sqlite-utils, no migrations).
 
-Commands that only read (`today`, `list`, `report`, ...) open the database here. A database
+Commands that only read (`today`, `list`, `status`, ...) open the database here. A database
 that does not exist yet or has an older schema version returns None, and the caller opens the
-full `Store` once, which creates or migrates it.
+full `Store` once, which creates or migrates it. A read-only data folder is read as it is.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections import namedtuple
 
-SCHEMA_VERSION = (
-    1  # PRAGMA user_version of a current database; bump with each migration
-)
+from engine.migrations import SCHEMA_VERSION
+from engine.schedule import CardState
 
 DEFAULT_SETTINGS = {"budget_minutes": "60", "new_per_day": "2", "rollover_hour": "4"}
 
@@ -22,31 +20,40 @@ class StoreError(Exception):
     """The database cannot be used; the message says what to do. Nothing was changed."""
 
 
-class CardState(
-    namedtuple(
-        "CardState",
-        "card repetitions interval ease_x100 due again_on last_review lapses reviews first_day",
-    )
-):
-    """A card's SM-2 state: one row of `schedule` (dates as ISO strings, EF in hundredths).
-    Named tuples, not dataclasses or typing.NamedTuple: their imports cost the light path."""
-
-    __slots__ = ()
-
-    @property
-    def easiness(self) -> float:
-        return self.ease_x100 / 100
-
-
-def _fail(path, exc: Exception) -> StoreError:
+def diagnose(path, exc: BaseException) -> StoreError:
+    """One true line for a database that cannot be opened or written."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
     text = str(exc)
     if "locked" in text or "busy" in text:
         return StoreError(
             f"the database {path} is locked by another program; try again in a moment"
         )
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        return StoreError(
+            f"the data folder {folder} is a file, not a folder: point DRILL_HOME at a folder"
+        )
+    if not os.path.isdir(folder):
+        reason = getattr(exc, "strerror", None) or text
+        return StoreError(
+            f"cannot create the data folder {folder} ({reason}): set DRILL_HOME to a "
+            "writable folder"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return StoreError(
+            f"the data folder {folder} is read-only: drill can show your schedule but "
+            "cannot record this; make it writable or set DRILL_HOME"
+        )
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return StoreError(
+            f"the database {path} is read-only: drill can show your schedule but cannot "
+            f"record this; make it writable (chmod u+w {path})"
+        )
+    if isinstance(exc, OSError):
+        return StoreError(f"cannot write in the data folder {folder} ({text})")
     return StoreError(
-        f"the database {path} is unreadable ({text}); nothing was changed: move it aside "
-        "or restore a backup, and drill starts a new one"
+        f"the database {path} is not a readable SQLite file ({text}); nothing was changed: "
+        "move it aside or restore a backup, and drill starts a new one"
     )
 
 
@@ -55,11 +62,10 @@ def connect_readonly(path: str) -> sqlite3.Connection | None:
     if not os.path.exists(path):
         return None
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        conn.row_factory = sqlite3.Row
+        conn = _open_readonly(path)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.Error as exc:
-        raise _fail(path, exc) from None
+        raise diagnose(path, exc) from None
     if version != SCHEMA_VERSION:
         conn.close()
         if version > SCHEMA_VERSION:
@@ -67,6 +73,24 @@ def connect_readonly(path: str) -> sqlite3.Connection | None:
                 f"the database {path} was written by a newer drill; upgrade drill"
             )
         return None
+    return conn
+
+
+def _open_readonly(path: str) -> sqlite3.Connection:
+    uri = f"file:{path}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=5, isolation_level=None)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+    except sqlite3.OperationalError:
+        # A WAL database in a read-only folder cannot make its shared-memory file: read the
+        # file as it is (nobody can be writing it there).
+        conn.close()
+        if os.access(os.path.dirname(path) or ".", os.W_OK):
+            raise
+        conn = sqlite3.connect(
+            uri + "&immutable=1", uri=True, timeout=5, isolation_level=None
+        )
+    conn.row_factory = sqlite3.Row
     return conn
 
 
@@ -81,7 +105,7 @@ class Reader:
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise _fail(self.path, exc) from None
+            raise diagnose(self.path, exc) from None
 
     def settings(self) -> dict[str, str]:
         values = dict(DEFAULT_SETTINGS)
@@ -94,24 +118,38 @@ class Reader:
         return values
 
     def states(self) -> dict[str, CardState]:
+        rows = self._rows(f"select {', '.join(CardState._fields)} from schedule")
+        return {r["card"]: CardState(*r) for r in rows}
+
+    def state(self, card: str) -> CardState | None:
         rows = self._rows(
-            "select card, repetitions, interval, ease_x100, due, again_on, last_review, lapses,"
-            " reviews, first_day from schedule"
+            f"select {', '.join(CardState._fields)} from schedule where card = ?",
+            (card,),
         )
-        return {r["card"]: CardState(**dict(r)) for r in rows}
+        return CardState(*rows[0]) if rows else None
 
     def open_attempts(self) -> list[sqlite3.Row]:
         return self._rows(
             "select * from attempts where ended_at is null order by started_at desc, id desc"
         )
 
+    def attempt(self, attempt_id: int) -> sqlite3.Row | None:
+        rows = self._rows("select * from attempts where id = ?", (attempt_id,))
+        return rows[0] if rows else None
+
     def attempts_for(self, card: str) -> list[sqlite3.Row]:
         return self._rows("select * from attempts where card = ? order by id", (card,))
+
+    def attempts_on(self, day: str) -> list[sqlite3.Row]:
+        return self._rows("select * from attempts where day = ? order by id", (day,))
 
     def checks_for(self, attempt_id: int) -> list[sqlite3.Row]:
         return self._rows(
             "select * from checks where attempt_id = ? order by id", (attempt_id,)
         )
+
+    def plan(self, day: str) -> list[sqlite3.Row]:
+        return self._rows("select * from plans where day = ? order by pos", (day,))
 
     def reviews_on(self, day: str) -> list[sqlite3.Row]:
         return self._rows("select * from reviews where day = ? order by id", (day,))
@@ -127,5 +165,5 @@ class Reader:
 
 
 def open_reader(path: str) -> Reader | None:
-    conn = connect_readonly(path)
+    conn = connect_readonly(os.fspath(path))
     return Reader(conn, path) if conn else None

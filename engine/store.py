@@ -1,30 +1,28 @@
-"""The SQLite store: migrations when it opens, and every write. Append-only logs of attempts,
-checks and reviews; `schedule` is the SM-2 state derived from the reviews."""
+"""The SQLite store: migrations when it opens, then plain-SQL writes, one transaction per user
+action. It decides nothing: what to write comes from engine.schedule, engine.attempt and
+engine.plan. Attempts, checks and reviews are append-only logs; `schedule` is derived state."""
 
 from __future__ import annotations
 
-import json
+import os
 import sqlite3
-from contextlib import contextmanager, nullcontext
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from contextlib import contextmanager
 
-from engine.clock import iso, study_day
-from engine.reader import Reader, _fail
-from engine.sm2 import INITIAL_EASINESS, review_x100
+from engine.migrations import SCHEMA_VERSION
+from engine.reader import Reader, StoreError, diagnose
 
 BUSY_TIMEOUT_S = 10.0  # how long a write waits for another drill process's transaction
 
 
 @contextmanager
-def _migration_lock(path: Path):
+def _migration_lock(path: str):
     """Two first runs at once must not both create the tables."""
     try:
         import fcntl
     except ImportError:  # Windows: SQLite's own locking has to do
         yield
         return
-    with open(str(path) + ".lock", "w") as lock:
+    with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -32,130 +30,110 @@ def _migration_lock(path: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _migrate(path: str) -> None:
+    import sqlite_utils
+
+    from engine.schema import migrations
+
+    with _migration_lock(path):
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+        try:
+            db = sqlite_utils.Database(conn)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database {path} was written by a newer drill; upgrade drill"
+                )
+            if version != SCHEMA_VERSION:
+                db.enable_wal()
+                migrations.apply(db)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.commit()
+        finally:
+            conn.close()
+
+
 class Store(Reader):
     def __init__(self, path=None, *, memory: bool = False):
-        import sqlite_utils
-
-        from engine.schema import SCHEMA_VERSION, migrations
-
-        self.path = Path(path) if path else Path(":memory:")
+        self.path = ":memory:" if memory else os.fspath(path)
         try:
+            if not memory:
+                os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+                if (
+                    not os.path.exists(self.path)
+                    or _version(self.path) != SCHEMA_VERSION
+                ):
+                    _migrate(self.path)
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None
+            )
             if memory:
-                self.db = sqlite_utils.Database(memory=True)
-            else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S)
-                self.db = sqlite_utils.Database(conn)
-                self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-                self.db.enable_wal()
-            if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                with nullcontext() if memory else _migration_lock(self.path):
-                    migrations.apply(self.db)
-                    self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
-            raise _fail(self.path, exc) from None
-        self.db.conn.row_factory = sqlite3.Row
-        super().__init__(self.db.conn, self.path)
+                import sqlite_utils
+
+                from engine.schema import migrations
+
+                with conn:
+                    migrations.apply(sqlite_utils.Database(conn))
+        except (sqlite3.Error, OSError) as exc:
+            raise diagnose(self.path, exc) from None
+        conn.row_factory = sqlite3.Row
+        super().__init__(conn, self.path)
 
     @contextmanager
-    def _write(self):
+    def transaction(self):
+        """One user action: BEGIN IMMEDIATE (so reads inside it see what the write will
+        change), then COMMIT, or ROLLBACK on any error."""
         try:
-            with self.db.conn:
-                yield
+            self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise _fail(self.path, exc) from None
+            raise diagnose(self.path, exc) from None
+        try:
+            yield self
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.conn.execute("ROLLBACK")
+            raise diagnose(self.path, exc) from None
 
-    # -- settings ---------------------------------------------------------------------------
+    def _run(self, sql: str, params=()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise diagnose(self.path, exc) from None
+
+    def insert(self, table: str, row: dict) -> int:
+        names = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        sql = f"insert into {table} ({names}) values ({marks})"
+        return self._run(sql, tuple(row.values())).lastrowid
+
+    def update(self, table: str, key: dict, values: dict, *, only_if: str = "") -> int:
+        """Rows changed; `only_if` adds an SQL condition (e.g. "ended_at is null")."""
+        sets = ", ".join(f"{k} = ?" for k in values)
+        where = " and ".join(f"{k} = ?" for k in key) + (
+            f" and {only_if}" if only_if else ""
+        )
+        sql = f"update {table} set {sets} where {where}"
+        return self._run(sql, (*values.values(), *key.values())).rowcount
+
+    def upsert(self, table: str, row: dict, key: str) -> None:
+        names = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        sets = ", ".join(f"{k} = excluded.{k}" for k in row if k != key)
+        sql = f"insert into {table} ({names}) values ({marks}) on conflict({key}) do update set {sets}"
+        self._run(sql, tuple(row.values()))
+
     def set_setting(self, key: str, value: str) -> None:
-        with self._write():
-            self.db["settings"].upsert({"key": key, "value": value}, pk="key")
+        with self.transaction():
+            self.upsert("settings", {"key": key, "value": value}, "key")
 
-    # -- attempts and checks ----------------------------------------------------------------
-    def start_attempt(
-        self, card: str, path, started: datetime, deadline: datetime
-    ) -> int:
-        with self._write():
-            table = self.db["attempts"].insert(
-                {
-                    "card": card,
-                    "started_at": iso(started),
-                    "deadline_at": iso(deadline),
-                    "path": str(path),
-                }
-            )
-        return table.last_pk
 
-    def record_check(self, attempt_id: int | None, verdict: dict, at: datetime) -> int:
-        row = {
-            "attempt_id": attempt_id,
-            "card": verdict["card"],
-            "at": iso(at),
-            "status": verdict["status"],
-            "passed": verdict["passed"],
-            "failed": verdict["failed"],
-            "duration_s": verdict["duration_s"],
-            "device": verdict["device"],
-            "verdict": json.dumps(verdict),
-        }
-        with self._write():
-            return self.db["checks"].insert(row).last_pk
-
-    def end_attempt(
-        self, attempt_id: int, outcome: str, quality: int, at: datetime
-    ) -> None:
-        with self._write():
-            self.db["attempts"].update(
-                attempt_id,
-                {"ended_at": iso(at), "outcome": outcome, "quality": quality},
-            )
-
-    # -- reviews ----------------------------------------------------------------------------
-    def review(
-        self, card: str, quality: int, at: datetime, rollover_hour: int, source: str
-    ) -> dict:
-        """Log a review and step the card's SM-2 state. The first review of a study day counts;
-        later ones that day are same-day repeats: logged, and they only settle `again_on`."""
-        day = study_day(at, rollover_hour)
-        state = self.states().get(card)
-        counted = state is None or state.last_review != day.isoformat()
-        if state is None:
-            reps, interval, ease = 0, 0, round(INITIAL_EASINESS * 100)
-            lapses, reviews, first_day = 0, 0, day.isoformat()
-        else:
-            reps, interval, ease = state.repetitions, state.interval, state.ease_x100
-            lapses, reviews, first_day = state.lapses, state.reviews, state.first_day
-        due = date.fromisoformat(state.due) if state else day
-        if counted:
-            reps, interval, ease = review_x100(reps, interval, ease, quality)
-            due = day + timedelta(days=interval)
-            lapses += quality < 3
-        again_on = day.isoformat() if quality < 4 else None
-        row = {
-            "card": card,
-            "repetitions": reps,
-            "interval": interval,
-            "ease_x100": ease,
-            "due": due.isoformat(),
-            "again_on": again_on,
-            "last_review": day.isoformat(),
-            "lapses": lapses,
-            "reviews": reviews + 1,
-            "first_day": first_day,
-        }
-        with self._write():
-            self.db["reviews"].insert(
-                {
-                    "card": card,
-                    "at": iso(at),
-                    "day": day.isoformat(),
-                    "quality": quality,
-                    "source": source,
-                    "counted": int(counted),
-                    "repetitions": reps,
-                    "interval": interval,
-                    "ease_x100": ease,
-                    "due": due.isoformat(),
-                }
-            )
-            self.db["schedule"].upsert(row, pk="card")
-        return {**row, "counted": counted}
+def _version(path: str) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()

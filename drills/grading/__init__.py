@@ -20,6 +20,19 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def _check_device_setting() -> None:
+    import os
+
+    from drills.errors import DrillError
+
+    chosen = os.environ.get("DRILL_DEVICE", "")
+    unknown = [d for d in chosen.split(",") if d not in ("cpu", "cuda")] if chosen else []
+    if unknown:
+        raise DrillError(
+            f"DRILL_DEVICE={chosen}: drill grades on cpu and cuda (e.g. DRILL_DEVICE=cpu,cuda)"
+        )
+
+
 def grade(
     card,
     attempt,
@@ -35,6 +48,7 @@ def grade(
     when `cancel` (a threading.Event) was set before it finished."""
     from drills.grading import client
 
+    _check_device_setting()
     warm = client.enabled() if warm is None else warm
     run = Run(card, attempt, timeout, threads)
     try:

@@ -1,0 +1,106 @@
+"""The day's plan: fixed at the first `drill today` or `drill start` of a study day, so that
+what the morning showed is what `drill start` follows. Later in the day only these join, at
+the end: a card failed today (its one repeat), a new card whose prerequisites were just met,
+and more cards when the user asks for a bigger budget (`drill today --minutes N`). Nothing
+planned moves or disappears; an item is done when its card has a review that day. Pure."""
+
+from __future__ import annotations
+
+from collections import Counter, namedtuple
+from datetime import date
+
+from engine.queue import CardInfo, candidates, fit
+
+# A stored plan row.
+Item = namedtuple("Item", "pos card kind minutes reason")
+# An item as shown: status is "done" | "in progress" | "" (to do).
+Line = namedtuple("Line", "pos card title kind minutes reason status")
+NEW_KINDS = ("new", "unlocked")
+
+
+def additions(
+    stored: list[Item],
+    cards: dict[str, CardInfo],
+    states: dict,
+    day: date,
+    *,
+    budget_minutes: int,
+    new_limit: int,
+    passed: set[str],
+) -> list[Item]:
+    """The items to append to `stored` now: the whole plan when nothing is stored yet."""
+    due, new, _ = candidates(list(cards.values()), states, day, passed)
+    introduced = sum(1 for s in states.values() if s.first_day == day.isoformat())
+    pos = max((i.pos for i in stored), default=0)
+    if not stored:
+        fits, _ = fit(
+            due, new, minutes_left=budget_minutes, new_left=new_limit - introduced
+        )
+        return [
+            Item(pos + n, e.slug, e.kind, e.minutes, e.reason)
+            for n, e in enumerate(fits, 1)
+        ]
+    planned = {i.card for i in stored}
+    repeats = {i.card for i in stored if i.kind == "again"}
+    added = [e for e in due if e.kind == "again" and e.slug not in repeats]
+    more_due = [e for e in due if e.kind != "again" and e.slug not in planned]
+    more_new = [e for e in new if e.slug not in planned]
+    new_planned = sum(1 for i in stored if i.kind in NEW_KINDS)
+    fits, _ = fit(
+        more_due,
+        more_new,
+        minutes_left=budget_minutes
+        - sum(i.minutes for i in stored if i.kind != "again"),
+        new_left=new_limit - max(new_planned, introduced),
+        first=False,
+    )
+    for e in fits:
+        joined = (
+            "unlocked" if e.kind == "new" and cards[e.slug].prerequisites else e.kind
+        )
+        reason = (
+            f"joined today: {e.reason}"
+            if joined != "unlocked"
+            else (
+                f"unlocked today: prerequisites passed; {e.reason.removeprefix('new: ')}"
+            )
+        )
+        added.append(e._replace(kind=joined, reason=reason))
+    return [
+        Item(pos + n, e.slug, e.kind, e.minutes, e.reason)
+        for n, e in enumerate(added, 1)
+    ]
+
+
+def lines(items: list[Item], cards: dict[str, CardInfo], reviewed: Counter, open_cards):
+    """Each item with its status: the first n items of a card reviewed n times today are
+    done; the next one of a card with an open attempt is in progress."""
+    seen: Counter = Counter()
+    shown = []
+    for i in items:
+        seen[i.card] += 1
+        if seen[i.card] <= reviewed[i.card]:
+            status = "done"
+        elif i.card in open_cards and seen[i.card] == reviewed[i.card] + 1:
+            status = "in progress"
+        else:
+            status = ""
+        title = cards[i.card].title if i.card in cards else i.card
+        shown.append(Line(i.pos, i.card, title, i.kind, i.minutes, i.reason, status))
+    return shown
+
+
+def next_card(shown: list[Line]) -> str | None:
+    return next((line.card for line in shown if line.status != "done"), None)
+
+
+def waiting(cards: dict[str, CardInfo], states: dict, day: date, passed) -> dict:
+    """New cards held back by prerequisites not yet passed: {card: [missing]}."""
+    return candidates(list(cards.values()), states, day, passed)[2]
+
+
+def later(cards, states, day, passed, items: list[Item]) -> list:
+    """Due or new cards not in the plan (over the budget or the new-card limit)."""
+    due, new, _ = candidates(list(cards.values()), states, day, passed)
+    planned = {i.card for i in items}
+    return [e for e in due + new if e.slug not in planned]
