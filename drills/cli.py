@@ -112,7 +112,7 @@ def drill_show(slug, json_):
 @click.option(
     "--dir",
     "directory",
-    type=click.Path(file_okay=False, exists=True),
+    type=click.Path(file_okay=False),
     help="Write the blank file in this (existing) folder instead of the workspace.",
 )
 @click.option("--edit", is_flag=True, help="Open the file in $VISUAL / $EDITOR.")

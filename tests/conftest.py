@@ -30,7 +30,9 @@ def hermetic(tmp_path, monkeypatch):
     )
     yield
     stop_grader()
-    for process in spawned:  # one `drill start` warmed in the background, maybe still starting
+    for (
+        process
+    ) in spawned:  # one `drill start` warmed in the background, maybe still starting
         deadline = time.monotonic() + 60
         while process.poll() is None and time.monotonic() < deadline:
             if protocol_answers():

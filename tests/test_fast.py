@@ -16,16 +16,22 @@ ARGVS = [
     ["today", "--minutes=500", "--json"],
     ["list"],
     ["list", "--json"],
+    ["status"],
+    ["status", "--json"],
 ]
 
 
-def test_options_in_step_with_click():
+def test_click_commands_are_built_from_the_one_declaration():
     for command, options in fast.LIGHT.items():
-        params = cli.commands[command].params
-        declared = {opt for p in params for opt in p.opts}
-        takes_int = {opt for p in params for opt in p.opts if not p.is_flag}
-        assert declared == set(options), command
-        assert takes_int == {o for o, takes in options.items() if takes}, command
+        params = {p.opts[0]: p for p in cli.commands[command].params}
+        assert set(params) == set(options), command
+        for name, (kind, text) in options.items():
+            p = params[name]
+            assert p.name == fast.dest(name) and p.help == text
+            if kind == "flag":
+                assert p.is_flag
+            else:
+                assert (p.type.min, p.type.max) == kind
 
 
 @pytest.mark.parametrize(
@@ -38,7 +44,9 @@ def test_options_in_step_with_click():
         ["list", "--json", "--json"],
         ["start"],
         ["today", "extra"],
-        [],
+        ["today", "--minutes", "0"],
+        ["today", "--minutes", "-10"],
+        ["today", "--new", "100000"],
     ],
 )
 def test_anything_unusual_goes_to_click(argv):
@@ -66,18 +74,30 @@ def test_errors_are_one_line_as_click_prints_them(monkeypatch, capsys):
     )
 
 
-def test_root_help_is_cached_and_current(capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "80")
-    assert fast.cached_help() is None
-    assert not fast.run(["--help"])  # a miss: click prints it, and it is saved
-    fast.main(["--help"])
-    first = capsys.readouterr().out
-    assert fast.cached_help() is not None
-    assert fast.run(["--help"])
-    assert capsys.readouterr().out == first
-    # click's own --help, in a real process (CliRunner forces another width)
-    code = "from drills.cli import cli; cli.main(['--help'], prog_name='drill')"
-    clicked = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+def test_root_help_file_is_current_and_served_without_click(capsys):
+    from drills.cli import root_help
+
+    with open(fast.HELP_FILE, encoding="utf-8") as f:
+        saved = f.read()
+    assert saved == root_help(), "regenerate it: python -m drills.cli"
+    assert "-h, --help" in saved and "abandon" in saved and "status" in saved
+    assert fast.run(["-h"]) and capsys.readouterr().out == saved
+    # no click on this path, in a real process
+    code = (
+        "import sys; from drills.fast import main; main(['--help']);"
+        "assert 'click' not in sys.modules"
     )
-    assert first == clicked.stdout
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == saved, done.stderr
+
+
+def test_bare_drill_shows_the_plan_and_exits_0(capsys):
+    assert fast.run([])
+    out = capsys.readouterr().out
+    assert "plan:" in out and "`drill -h` lists every command" in out
+
+
+def test_bad_option_values_get_click_errors():
+    for argv in (["today", "--minutes", "-10"], ["today", "--minutes", "0"]):
+        result = CliRunner().invoke(cli, argv)
+        assert result.exit_code == 2 and "--minutes" in result.output

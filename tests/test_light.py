@@ -72,4 +72,4 @@ def test_today_json_is_json(tmp_path):
         check=False,
     )
     assert out.returncode == 0, out.stderr
-    assert "attention" in [e["slug"] for e in json.loads(out.stdout)["queue"]]
+    assert "attention" in [e["card"] for e in json.loads(out.stdout)["plan"]]

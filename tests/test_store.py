@@ -1,68 +1,105 @@
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from engine import reader as light
-from engine.reader import open_reader
+import pytest
+
+from engine.reader import StoreError, open_reader
 from engine.schema import SCHEMA_VERSION
 from engine.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+OLD_DB = ROOT / "tests" / "fixtures" / "db" / "schema1.db"  # made by the schema-1 code
 
 
-def test_light_reader_knows_the_schema_version():
-    assert light.SCHEMA_VERSION == SCHEMA_VERSION
+def test_schema_version_is_the_number_of_migrations():
+    from engine import migrations
 
-
-def test_memory_store_reviews():
-    store = Store(memory=True)
-    step = store.review("attention", 5, NOW, 4, "check")
-    assert (step["repetitions"], step["interval"], step["ease_x100"], step["due"]) == (
-        1,
-        1,
-        260,
-        "2026-11-30",
+    steps = [
+        name for name in vars(migrations) if name[:1] == "m" and name[1:4].isdigit()
+    ]
+    assert [f.__name__ for f in migrations.STEPS] == sorted(steps), (
+        "every migration function must be listed in STEPS, in order"
     )
-    again = store.review(
-        "attention", 2, NOW, 4, "check"
-    )  # same study day: a repeat, not counted
-    assert (
-        not again["counted"]
-        and again["again_on"] == "2026-11-29"
-        and again["interval"] == 1
+    assert [int(f.__name__[1:4]) for f in migrations.STEPS] == list(
+        range(1, len(steps) + 1)
     )
-    assert [r["counted"] for r in store.reviews()] == [1, 0]
+    assert SCHEMA_VERSION == len(steps) == light.SCHEMA_VERSION
 
 
-def test_reopen_keeps_rows_and_reader_needs_no_migration(tmp_path):
+def _counts(path) -> dict:
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            t: conn.execute(f"select count(*) from {t}").fetchone()[0]
+            for t in ("attempts", "checks", "reviews", "schedule", "settings")
+        }
+    finally:
+        conn.close()
+
+
+def test_a_database_of_the_first_schema_upgrades_with_every_row_intact(tmp_path):
     path = tmp_path / "drill.db"
-    assert open_reader(path) is None  # missing: the caller creates it with Store
+    shutil.copy(OLD_DB, path)
+    before = _counts(path)
+    old = sqlite3.connect(path)
+    old.row_factory = sqlite3.Row
+    reviews = [dict(r) for r in old.execute("select * from reviews order by id")]
+    schedule = [dict(r) for r in old.execute("select * from schedule order by card")]
+    checks = [dict(r) for r in old.execute("select * from checks order by id")]
+    old.close()
+    assert before["reviews"] >= 300 and before["checks"] >= 300
+    assert open_reader(path) is None  # an old version: the Store must migrate it
     store = Store(path)
-    store.start_attempt("rmsnorm", tmp_path / "a.py", NOW, NOW)
-    store.review("rmsnorm", 4, NOW, 4, "check")
-    store.db.conn.close()
-    reader = open_reader(path)
-    assert reader is not None
-    assert [a["card"] for a in reader.open_attempts()] == ["rmsnorm"]
-    assert reader.states()["rmsnorm"].interval == 1
-    Store(path)  # opening again applies nothing and loses nothing
-    assert len(open_reader(path).reviews()) == 1
+    assert _counts(path) == before
+    assert [
+        {k: r[k] for k in reviews[0]} for r in map(dict, store.reviews())
+    ] == reviews
+    assert [
+        {k: r[k] for k in schedule[0]}
+        for r in map(dict, store._rows("select * from schedule order by card"))
+    ] == schedule
+    assert [
+        {k: r[k] for k in checks[0]}
+        for r in map(dict, store._rows("select * from checks order by id"))
+    ] == checks
+    # the new columns are derived from the old rows
+    for a in store._rows("select * from attempts"):
+        mine = [c for c in checks if c["attempt_id"] == a["id"]]
+        assert a["checks"] == len(mine) and a["day"] is not None
+        assert a["failed_checks"] == sum(c["status"] != "pass" for c in mine)
+    kinds = {r["kind"] for r in store.reviews()}
+    assert kinds <= {"first", "repeat"} and "first" in kinds
+    assert store.settings()["budget_minutes"] == "45"
+    assert open_reader(path) is not None  # current now: light commands read it directly
 
 
-def test_old_schema_version_is_migrated_without_loss(tmp_path):
+def test_a_failed_action_writes_nothing(tmp_path):
+    store = Store(tmp_path / "drill.db")
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.insert("settings", {"key": "budget_minutes", "value": "30"})
+            raise RuntimeError("boom")
+    assert store.settings()["budget_minutes"] == "60"
+
+
+def test_a_newer_database_is_refused(tmp_path):
     path = tmp_path / "drill.db"
-    store = Store(path)
-    store.review("rmsnorm", 5, NOW, 4, "check")
-    store.db.execute(
-        "PRAGMA user_version = 0"
-    )  # as a database from before user_version was kept
-    store.db.conn.close()
-    assert open_reader(path) is None
     Store(path)
-    assert len(open_reader(path).reviews()) == 1
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer drill"):
+        open_reader(path)
+    with pytest.raises(StoreError, match="newer drill"):
+        Store(path)
 
 
 def test_two_processes_at_once(tmp_path, toy_cards):

@@ -168,7 +168,9 @@ def test_a_long_data_directory_gets_a_private_socket(tmp_path, monkeypatch):
 
 def test_a_frozen_grader_costs_a_cold_check_not_a_hang(toy_card):
     process = client.ensure(protocol.socket_path())
-    os.kill(process.pid, signal.SIGSTOP)  # alive, holding its lock and socket, answering nothing
+    os.kill(
+        process.pid, signal.SIGSTOP
+    )  # alive, holding its lock and socket, answering nothing
     try:
         notes = []
         started = time.monotonic()

@@ -68,54 +68,111 @@ def _hf_rope(x, positions, base):
     return out.reshape(x.shape)
 
 
-def _exact(x, positions, base, *, interleaved=False, sign=1.0, swap=False):
-    """Float64 RoPE, plus the classic wrong variants, used only to name a mistake."""
+def _rope64(
+    x,
+    positions,
+    base,
+    *,
+    pairing="half",
+    layout="cat",
+    sign=1.0,
+    swap=False,
+    exponent=2.0,
+    angle_dtype=None,
+):
+    """RoPE in float64 on the CPU, and the classic wrong variants, used only to name a mistake:
+    `pairing` "interleaved" pairs (x[2j], x[2j+1]); `layout` "repeat_interleave" lays the
+    frequencies out (f0, f0, f1, f1, ...) under the half split; `sign` -1 rotates backwards;
+    `swap` exchanges cos and sin; `exponent` 1 uses base^(-j/D); `angle_dtype` rounds the
+    frequencies, positions and their product to that dtype, as a half-precision table would."""
     D = x.shape[-1]
-    inv = 1.0 / base ** (torch.arange(0, D, 2, dtype=torch.float64) / D)
-    ang = positions.to("cpu", torch.float64)[:, None] * inv  # (T, D/2)
+    j = torch.arange(D // 2, dtype=torch.float64)
+    inv = 1.0 / base ** (exponent * j / D)  # (D/2,)
+    pos = positions.to("cpu", torch.float64)
+    if angle_dtype is None:
+        ang = pos[:, None] * inv  # (T, D/2)
+    else:
+        low = inv.float().to(angle_dtype)
+        ang = (positions.cpu().to(angle_dtype)[:, None] * low).double()
     cos, sin = ang.cos(), ang.sin() * sign
     if swap:
         cos, sin = sin, cos
-    xd = x.detach().to("cpu", torch.float64)
-    if interleaved:
+    xd = x.to("cpu", torch.float64)
+    if pairing == "interleaved":
         a, b = xd[..., 0::2], xd[..., 1::2]
         return torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
+    if layout == "repeat_interleave":  # one frequency per adjacent pair of features
+        cos, sin = cos.repeat_interleave(2, -1), sin.repeat_interleave(2, -1)
+    else:
+        cos, sin = torch.cat((cos, cos), -1), torch.cat((sin, sin), -1)
     a, b = xd[..., : D // 2], xd[..., D // 2 :]
-    return torch.cat((a * cos - b * sin, a * sin + b * cos), dim=-1)
+    return xd * cos + torch.cat((-b, a), dim=-1) * sin
 
 
-def _hint(out, x, positions, base):
-    if not isinstance(out, torch.Tensor) or out.shape != x.shape or x.shape[-1] < 4:
-        return ""
-    got = out.detach().to("cpu", torch.float64)
-    T = x.shape[-2]
-    guesses = [
-        (
-            (
-                "the interleaved (GPT-J / complex) pairing (x[2j], x[2j+1]); this card pairs x[j] with "
-                "x[j + D/2] as HF Llama's rotate_half does"
-            ),
-            {"interleaved": True},
+def _variants(x, positions, base, upstream=None):
+    """{a classic mistake in the user's terms: the output it gives}, float64 on the CPU; with
+    `upstream`, the gradient of sum(output * upstream) w.r.t. x instead."""
+    dtype = x.dtype
+    x = x.detach().to("cpu", torch.float64).requires_grad_(upstream is not None)
+    found = {
+        "pairs are interleaved (GPT-J / complex style, x[2j] with x[2j+1]), not split in "
+        "halves (rotate_half): this card pairs x[j] with x[j + D/2] as HF Llama does": _rope64(
+            x, positions, base, pairing="interleaved"
         ),
-        (
-            "a rotation in the wrong direction (check the sign in rotate_half: it is cat(-x2, x1))",
-            {"sign": -1.0},
+        "the rotation goes the wrong way (by -θ): rotate_half(x) is cat(-x2, x1), not "
+        "cat(x2, -x1)": _rope64(x, positions, base, sign=-1.0),
+        "sin and cos are swapped: out = x * cos θ + rotate_half(x) * sin θ": _rope64(
+            x, positions, base, swap=True
         ),
-        ("cos and sin swapped", {"swap": True}),
-    ]
-    for what, kwargs in guesses:
-        if torch.allclose(
-            got, _exact(x, positions, base, **kwargs), atol=1e-2, rtol=1e-2
-        ):
-            return f"; this looks like {what}"
-    default = torch.arange(T)
-    if not torch.equal(positions.cpu(), default) and torch.allclose(
-        got, _exact(x, default, base), atol=1e-2, rtol=1e-2
-    ):
-        return (
-            "; this looks like positions 0..T-1: the `positions` argument was ignored"
+        "the frequency exponent is j/D, not 2j/D: pair j turns at base^(-2j/D), "
+        "j = 0 .. D/2-1": _rope64(x, positions, base, exponent=1.0),
+        "the frequencies are laid out (f0, f0, f1, f1, ...) as for interleaved pairs, but "
+        "rotate_half pairs x[j] with x[j + D/2]: repeat them as cat(freqs, freqs)": _rope64(
+            x, positions, base, layout="repeat_interleave"
+        ),
+    }
+    default = torch.arange(x.shape[-2])
+    if not torch.equal(positions.cpu(), default):
+        why = "the `positions` argument was ignored: this is the rotation for 0..T-1"
+        found[why] = _rope64(x, default, base)
+    if dtype in (torch.float16, torch.bfloat16):
+        name = str(dtype).replace("torch.", "")
+        why = (
+            f"the angles were computed in {name} (position * frequency rounded to {name}, off "
+            "by radians at large positions): compute the angles and their cos/sin in float32"
         )
-    return ""
+        found[why] = _rope64(x, positions, base, angle_dtype=dtype)
+    if upstream is None:
+        return {why: out.detach() for why, out in found.items()}
+    up = upstream.detach().to("cpu", torch.float64)
+    return {
+        why: torch.autograd.grad((out * up).sum(), x)[0] for why, out in found.items()
+    }
+
+
+def _matches(actual, variant, atol, rtol) -> bool:
+    """Same shape and every value within the tolerance of assert_close."""
+    return actual.shape == variant.shape and bool(
+        torch.isclose(actual, variant, rtol=rtol, atol=atol).all()
+    )
+
+
+def diagnose(actual, expected, variants: dict, atol: float, rtol: float) -> str:
+    """Words for a failed comparison: the known mistakes (variants computed from the reference
+    math) whose result the attempt's output equals within the tolerance. A variant that the
+    right answer would match names nothing."""
+    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+        return ""
+    a = actual.detach().to("cpu", torch.float64)
+    e = expected.detach().to("cpu", torch.float64)
+    found = [
+        why
+        for why, variant in variants.items()
+        if not _matches(e, variant, atol, rtol) and _matches(a, variant, atol, rtol)
+    ]
+    return "".join(
+        f"\nlikely bug (the values match this mistake): {why}" for why in found
+    )
 
 
 def _atol(x, positions, dtype):
@@ -149,9 +206,11 @@ def _check(impl, x, positions=None, base=None, context=""):
     where = (
         f"x of shape {tuple(x.shape)} {str(x.dtype).replace('torch.', '')}, " + context
     )
-    assert_close(
-        out, expected, atol=atol, rtol=rtol, context=where + _hint(out, x, pos, base)
-    )
+    try:
+        assert_close(out, expected, atol=atol, rtol=rtol, context=where)
+    except AssertionError as exc:
+        words = diagnose(out, expected, _variants(x, pos, base), atol, rtol)
+        raise AssertionError(f"{exc}{words}") from None
     return out
 
 
@@ -221,4 +280,9 @@ def test_gradient_wrt_x(impl, device):
     (out * upstream).sum().backward()
     (_hf_rope(ref_x, positions, 10000.0) * upstream).sum().backward()
     assert x.grad is not None, "no gradient reached x"
-    assert_close(x.grad, ref_x.grad, what="gradient of x", atol=1e-5, rtol=1e-4)
+    try:
+        assert_close(x.grad, ref_x.grad, what="gradient of x", atol=1e-5, rtol=1e-4)
+    except AssertionError as exc:
+        variants = _variants(x, positions, 10000.0, upstream=upstream)
+        words = diagnose(x.grad, ref_x.grad, variants, atol=1e-5, rtol=1e-4)
+        raise AssertionError(f"{exc}{words}") from None

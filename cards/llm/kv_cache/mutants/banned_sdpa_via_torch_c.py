@@ -1,4 +1,5 @@
 """Mutant (dodge): hands the work to SDPA through torch._C._nn under an alias; must come out `banned`."""
+# expect: torch._C._nn.scaled_dot_product_attention
 
 import torch
 from torch import nn

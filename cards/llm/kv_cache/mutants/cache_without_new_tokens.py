@@ -1,4 +1,5 @@
 """Mutant: returns the cache it was given, without the new tokens' keys and values."""
+# expect: lacks the new tokens' keys/values
 
 import math
 

@@ -1,4 +1,5 @@
 """Mutant: keys scaled by 1/sqrt(head_dim) before caching: outputs right, cached keys wrong."""
+# expect: cached keys are pre-scaled by 1/sqrt(head_dim)
 
 import math
 

@@ -1,4 +1,5 @@
 """Mutant: new keys/values concatenated on the heads dim (1) instead of the sequence dim (2)."""
+# expect: concatenated on the wrong dimension
 
 import math
 

@@ -1,4 +1,5 @@
 """Mutant: appends to the caller's cache tensors in place with set_() (like list.append) and returns them."""
+# expect: grown in place
 
 import math
 

@@ -1,4 +1,5 @@
 """Mutant: causal mask tril(T, S) without the past-length offset (decoding T=1 skips the mask, so only chunked prefill shows it)."""
+# expect: not offset by the cached length
 
 import math
 

@@ -1,4 +1,5 @@
 """Mutant: no causal mask at all (right for one-token decoding, wrong for any prefill)."""
+# expect: no causal mask
 
 import math
 

@@ -1,3 +1,4 @@
+# expect: [sin | cos] concatenated
 import torch
 
 

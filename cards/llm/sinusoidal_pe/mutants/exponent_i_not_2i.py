@@ -1,3 +1,4 @@
+# expect: the exponent is i/d
 import torch
 
 

@@ -1,3 +1,4 @@
+# expect: the frequency is inverted
 import torch
 
 

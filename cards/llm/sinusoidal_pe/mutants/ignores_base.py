@@ -1,3 +1,4 @@
+# expect: the `base` argument was ignored
 import torch
 
 

@@ -1,3 +1,4 @@
+# expect: each index uses its own exponent
 import torch
 
 

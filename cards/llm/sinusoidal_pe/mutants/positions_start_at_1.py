@@ -1,3 +1,4 @@
+# expect: positions start at 1
 import torch
 
 

@@ -1,3 +1,4 @@
+# expect: return a float32 table
 import torch
 
 
