@@ -318,7 +318,9 @@ def start(
     if directory is None:
         folder.mkdir(parents=True, exist_ok=True)
     elif not folder.is_dir():
-        raise DrillError(f"--dir {directory}: no such folder (create it, or leave out --dir)")
+        raise DrillError(
+            f"--dir {directory}: no such folder (create it, or leave out --dir)"
+        )
     path = (folder / f"{slug}_{now.astimezone():%Y%m%d_%H%M%S}.py").resolve()
     deadline = now + timedelta(minutes=c.minutes)
     path.write_text(render_blank(c, now.astimezone()), encoding="utf-8")

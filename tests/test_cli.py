@@ -40,7 +40,11 @@ def test_every_command_has_help():
 
 def test_today_introduces_new_cards(toy_cards):
     out = run("today").output
-    assert "add_scaled" in out and "new" in out and "asked in est. ~50% of interviews" in out
+    assert (
+        "add_scaled" in out
+        and "new" in out
+        and "asked in est. ~50% of interviews" in out
+    )
     data = json.loads(run("today", "--json").output)
     assert data["plan"][0]["card"] == "add_scaled" and data["plan"][0]["kind"] == "new"
 
@@ -63,7 +67,7 @@ def test_full_loop_pass_on_first_check(toy_cards, tmp_path):
         {"repetitions": 1, "interval": 1, "ease_x100": 260, "due": "2026-11-30"}
     ]
     assert "1  add_scaled  new   5m    done" in run("today").output
-    assert "Today's plan is done" in run("today").output
+    assert "2  scale       new   5m          new" in run("today").output
     # tomorrow it is due again
     out = run("today", env={"DRILL_NOW": "2026-11-30T10:00:00+00:00"}).output
     assert "due today" in out

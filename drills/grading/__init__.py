@@ -26,7 +26,9 @@ def _check_device_setting() -> None:
     from drills.errors import DrillError
 
     chosen = os.environ.get("DRILL_DEVICE", "")
-    unknown = [d for d in chosen.split(",") if d not in ("cpu", "cuda")] if chosen else []
+    unknown = (
+        [d for d in chosen.split(",") if d not in ("cpu", "cuda")] if chosen else []
+    )
     if unknown:
         raise DrillError(
             f"DRILL_DEVICE={chosen}: drill grades on cpu and cuda (e.g. DRILL_DEVICE=cpu,cuda)"

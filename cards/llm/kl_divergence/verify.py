@@ -8,7 +8,13 @@ import torch.nn.functional as F
 from torch.distributions import Normal
 from torch.distributions import kl_divergence as _torch_kl
 
-from cards.checks import assert_close, assert_tensor, assert_unchanged, generator
+from cards.checks import (
+    assert_close,
+    assert_tensor,
+    assert_unchanged,
+    generator,
+    tolerance,
+)
 
 SHAPES = [(13,), (1, 11), (5, 13), (3, 7, 33)]
 TEMPERATURES = [1.0, 2.0, 0.5]
@@ -44,21 +50,98 @@ def _logits(shape, seed, device, dtype=torch.float32, scale=2.0):
     ).to(device=device, dtype=dtype)
 
 
+def _matches(actual, variant, atol, rtol) -> bool:
+    """Same shape and every value within the tolerance (nan/inf where equal)."""
+    return actual.shape == variant.shape and bool(
+        torch.isclose(actual, variant, rtol=rtol, atol=atol, equal_nan=True).all()
+    )
+
+
+def diagnose(actual, expected, variants, atol: float, rtol: float) -> str:
+    """Words for a failed comparison: the known mistakes, (description, value) pairs computed
+    from the reference math, whose value the attempt's output equals within the tolerance.
+    A variant that the right answer would match names nothing."""
+    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+        return ""
+    a = actual.detach().to("cpu", torch.float64)
+    e = expected.detach().to("cpu", torch.float64)
+    found = []
+    for why, variant in variants:
+        v = variant.detach().to("cpu", torch.float64)
+        if not _matches(e, v, atol, rtol) and _matches(a, v, atol, rtol):
+            found.append(why)
+    return "".join(
+        f"\nlikely bug (the values match this mistake): {why}" for why in found
+    )
+
+
 def _check(actual, expected, dtype, *, what, context, hints=None, atol=None, rtol=None):
-    """assert_close against expected (cast to dtype); on failure, name the known bug it matches.
+    """assert_close against expected (cast to dtype); on failure, name the known bugs it matches.
     `hints` is a callable returning (description, wrong value) pairs, only evaluated on failure."""
+    default_atol, default_rtol = tolerance(dtype)
+    atol = default_atol if atol is None else atol
+    rtol = default_rtol if rtol is None else rtol
     try:
         assert_close(
             actual, expected.to(dtype), what=what, context=context, atol=atol, rtol=rtol
         )
     except AssertionError as exc:
-        if isinstance(actual, torch.Tensor) and actual.shape == expected.shape:
-            a = actual.detach().to("cpu", torch.float64)
-            for hint, wrong in hints() if hints else []:
-                w = wrong.detach().to("cpu", torch.float64)
-                if torch.allclose(a, w, rtol=1e-3, atol=1e-5):
-                    raise AssertionError(f"{exc}\n  This matches {hint}.") from None
-        raise
+        words = diagnose(actual, expected, hints() if hints else [], atol, rtol)
+        raise AssertionError(f"{exc}{words}") from None
+
+
+def _unchanged(before, after, name, temperature):
+    """assert_unchanged; names an in-place division by the temperature."""
+    try:
+        assert_unchanged(before, after, name)
+    except AssertionError as exc:
+        words = ""
+        if temperature != 1.0 and torch.allclose(
+            after.detach().double(), before.double() / temperature, rtol=1e-6
+        ):
+            words = (
+                f"\nlikely bug (`{name}` now holds {name} / temperature): it was divided by "
+                f"the temperature in place (`/=` or div_); write `{name} / temperature`, "
+                "which makes a new tensor"
+            )
+        raise AssertionError(f"{exc}{words}") from None
+
+
+def _naive_kl(p, q, temperature, *, no_max=False):
+    """KL the naive way, in the inputs' own precision: log(softmax(x)), or with `no_max` a
+    softmax by hand without subtracting the max. Where probabilities underflow to 0 or exp
+    overflows, this is what gives nan or inf."""
+    c = p.shape[-1]
+
+    def log_probs(x):
+        z = x.detach().cpu().reshape(-1, c) / temperature
+        if no_max:
+            e = z.exp()
+            return (e / e.sum(-1, keepdim=True)).log()
+        return F.softmax(z, dim=-1).log()
+
+    lp, lq = log_probs(p), log_probs(q)
+    return (lp.exp() * (lp - lq)).sum(-1).mean()
+
+
+def _stability_hints(p, q, t):
+    return [
+        (
+            (
+                "log(softmax(x)): a probability that underflows to exactly 0 gives log(0) = "
+                "-inf and 0 * -inf = nan; work in log space with log_softmax (or x - "
+                "logsumexp(x))"
+            ),
+            _naive_kl(p, q, t),
+        ),
+        (
+            (
+                "exp(logits) without subtracting the max first overflows to inf (inf / inf "
+                "= nan); use log_softmax / logsumexp, which subtract the max"
+            ),
+            _naive_kl(p, q, t, no_max=True),
+        ),
+    ]
 
 
 def _kl_hints(p, q, t):
@@ -89,6 +172,7 @@ def _kl_hints(p, q, t):
                 right * positions / p.shape[0],
             )
         )
+    hints += _stability_hints(p, q, t)
     if t != 1.0:
         hints += [
             (
@@ -116,8 +200,8 @@ def test_kl_matches_torch(impl, device, shape, temperature, seed):
     q = _logits(shape, 2 * seed + 1, device)
     p0, q0 = p.clone(), q.clone()
     out = impl.kl_divergence(p, q, temperature=temperature)
-    assert_unchanged(p0, p, "p_logits")
-    assert_unchanged(q0, q, "q_logits")
+    _unchanged(p0, p, "p_logits", temperature)
+    _unchanged(q0, q, "q_logits", temperature)
     _check(
         out,
         _ref_kl(p, q, temperature),
@@ -136,6 +220,7 @@ def test_kl_default_temperature_is_1(impl, device):
         torch.float32,
         what="kl_divergence(p, q)",
         context="default temperature",
+        hints=lambda: _kl_hints(p, q, 1.0),
     )
 
 
@@ -179,8 +264,9 @@ def test_kl_large_logits_stay_finite(impl, device, temperature):
         _ref_kl(p, q, temperature),
         torch.float32,
         what="kl_divergence",
-        context=f"logits ~ N(0, 100^2), temperature={temperature} "
-        "(work in log space: log_softmax, not log(softmax))",
+        context=f"logits ~ N(0, 100^2), temperature={temperature}: some probabilities "
+        "underflow to 0 in float32",
+        hints=lambda: _kl_hints(p, q, temperature),
         rtol=1e-3,
         atol=1e-3,
     )
@@ -195,7 +281,8 @@ def test_kl_offset_logits_stay_finite(impl, device):
         _ref_kl(p, q, 1.0),
         torch.float32,
         what="kl_divergence",
-        context="all logits + 1000 (subtract the max / use log_softmax)",
+        context="all logits + 1000: exp(logits) overflows float32",
+        hints=lambda: _kl_hints(p, q, 1.0),
         rtol=1e-3,
         atol=1e-3,
     )
@@ -210,6 +297,7 @@ def test_kl_float64(impl, device):
         torch.float64,
         what="kl_divergence",
         context="float64 logits, temperature=2",
+        hints=lambda: _kl_hints(p, q, 2.0),
     )
 
 
@@ -361,6 +449,15 @@ def _distill_hints(s, t, y, temperature, alpha):
             alpha * temperature**2 * _ref_kl(s, t, temperature) + (1 - alpha) * hard,
         ),
     ]
+    # The soft term's KL(teacher || student) with the categorical KL's own classic mistakes
+    # (its first hint, the direction, is the one above).
+    hints += [
+        (
+            f"in the soft term KL(teacher || student), {why}",
+            alpha * temperature**2 * wrong + (1 - alpha) * hard,
+        )
+        for why, wrong in _kl_hints(t, s, temperature)[1:]
+    ]
     if temperature != 1.0:
         hints += [
             ("the soft term without the T^2 factor", alpha * soft + (1 - alpha) * hard),
@@ -368,10 +465,6 @@ def _distill_hints(s, t, y, temperature, alpha):
                 "a cross-entropy on temperature-scaled logits; the hard term uses the raw student logits",
                 alpha * temperature**2 * soft
                 + (1 - alpha) * F.cross_entropy(s.double() / temperature, y),
-            ),
-            (
-                "the soft term at temperature 1",
-                alpha * temperature**2 * _ref_kl(t, s, 1.0) + (1 - alpha) * hard,
             ),
         ]
     if alpha != 0.5:
@@ -395,7 +488,7 @@ def test_distillation_matches_formula(impl, device, n, c, temperature, alpha):
     for b, a, name in zip(
         before, [s, t, y], ["student_logits", "teacher_logits", "labels"]
     ):
-        assert_unchanged(b, a, name)
+        _unchanged(b, a, name, temperature if a.is_floating_point() else 1.0)
     _check(
         out,
         _ref_distill(s, t, y, temperature, alpha),
@@ -441,6 +534,7 @@ def test_distillation_confident_teacher_stays_finite(impl, device):
         torch.float32,
         what="distillation_loss",
         context="teacher logits ~ N(0, 100^2), temperature=2",
+        hints=lambda: _distill_hints(s, t, y, 2.0, 0.5),
         rtol=1e-3,
         atol=1e-3,
     )

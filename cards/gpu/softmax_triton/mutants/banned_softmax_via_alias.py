@@ -1,3 +1,4 @@
+# expect: torch.nn.functional.softmax
 import torch
 import torch.nn.functional as fn
 import triton

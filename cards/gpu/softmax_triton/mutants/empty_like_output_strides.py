@@ -1,3 +1,4 @@
+# expect: ignores the output's strides
 import torch
 import triton
 import triton.language as tl

@@ -1,3 +1,4 @@
+# expect: keep the input's dtype
 import torch
 import triton
 import triton.language as tl

@@ -1,3 +1,4 @@
+# expect: does not hold what your kernel wrote
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: kernel ignores the input's
 import torch
 import triton
 import triton.language as tl

@@ -1,3 +1,4 @@
+# expect: masked lanes loaded as 0 instead of -inf
 import torch
 import triton
 import triton.language as tl

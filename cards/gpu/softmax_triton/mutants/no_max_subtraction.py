@@ -1,3 +1,4 @@
+# expect: no max subtraction
 import torch
 import triton
 import triton.language as tl

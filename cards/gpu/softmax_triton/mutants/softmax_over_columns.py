@@ -1,3 +1,4 @@
+# expect: over the columns
 import torch
 import triton
 import triton.language as tl

@@ -1,3 +1,4 @@
+# expect: ran outside your kernel
 import torch
 import triton
 import triton.language as tl

@@ -1,3 +1,4 @@
+# expect: uses banned `torch.nn.functional.kl_div`
 import torch
 from torch.nn import functional as G
 

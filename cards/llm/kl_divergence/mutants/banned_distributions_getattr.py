@@ -1,3 +1,4 @@
+# expect: uses banned `torch.distributions.kl_divergence`
 import importlib
 
 import torch

@@ -1,3 +1,4 @@
+# expect: cross-entropy on temperature-scaled logits
 import torch
 import torch.nn.functional as F
 

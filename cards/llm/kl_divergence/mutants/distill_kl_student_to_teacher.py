@@ -1,3 +1,4 @@
+# expect: KL(student||teacher)
 import torch
 import torch.nn.functional as F
 

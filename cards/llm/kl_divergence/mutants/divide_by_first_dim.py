@@ -1,3 +1,4 @@
+# expect: division by the first dim only
 import torch
 import torch.nn.functional as F
 

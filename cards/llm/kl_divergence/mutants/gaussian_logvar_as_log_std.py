@@ -1,3 +1,4 @@
+# expect: log-variances as log standard deviations
 import torch
 import torch.nn.functional as F
 

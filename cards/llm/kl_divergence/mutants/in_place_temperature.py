@@ -1,3 +1,4 @@
+# expect: divided by the temperature in place
 import torch
 import torch.nn.functional as F
 

@@ -1,3 +1,4 @@
+# expect: mean over every element
 import torch
 import torch.nn.functional as F
 

@@ -1,3 +1,4 @@
+# expect: without the T^2 factor
 import torch
 import torch.nn.functional as F
 

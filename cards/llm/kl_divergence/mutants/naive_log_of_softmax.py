@@ -1,3 +1,4 @@
+# expect: log(0) = -inf
 import torch
 import torch.nn.functional as F
 

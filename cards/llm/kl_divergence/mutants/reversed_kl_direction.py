@@ -1,3 +1,4 @@
+# expect: the arguments are the wrong way round
 import torch
 import torch.nn.functional as F
 

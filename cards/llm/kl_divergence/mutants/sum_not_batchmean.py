@@ -1,3 +1,4 @@
+# expect: a sum over positions
 import torch
 import torch.nn.functional as F
 

@@ -1,3 +1,4 @@
+# expect: applied to p_logits only
 import torch
 import torch.nn.functional as F
 

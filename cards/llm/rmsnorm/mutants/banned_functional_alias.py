@@ -1,3 +1,4 @@
+# expect: uses banned `torch.nn.functional.rms_norm`
 import torch
 from torch import nn
 from torch.nn import functional as G

@@ -1,3 +1,4 @@
+# expect: eps was added outside the square root
 import torch
 from torch import nn
 

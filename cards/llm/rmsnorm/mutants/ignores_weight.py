@@ -1,3 +1,4 @@
+# expect: `weight` was not applied
 import torch
 from torch import nn
 

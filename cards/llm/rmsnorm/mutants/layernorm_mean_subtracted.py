@@ -1,3 +1,4 @@
+# expect: centred (mean subtracted) as in LayerNorm
 import torch
 from torch import nn
 

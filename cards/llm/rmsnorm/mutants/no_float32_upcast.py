@@ -1,3 +1,4 @@
+# expect: overflowed
 import torch
 from torch import nn
 

@@ -1,3 +1,4 @@
+# expect: not over the last dim
 import torch
 from torch import nn
 

@@ -1,3 +1,4 @@
+# expect: the angles were computed in
 import torch
 
 

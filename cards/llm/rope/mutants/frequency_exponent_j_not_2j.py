@@ -1,3 +1,4 @@
+# expect: exponent is j/D, not 2j/D
 import torch
 
 

@@ -1,3 +1,4 @@
+# expect: the `positions` argument was ignored
 import torch
 
 

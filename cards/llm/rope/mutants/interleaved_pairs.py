@@ -1,3 +1,4 @@
+# expect: not split in halves (rotate_half)
 import torch
 
 

@@ -1,3 +1,4 @@
+# expect: frequencies are laid out (f0, f0, f1, f1
 import torch
 
 

@@ -1,3 +1,4 @@
+# expect: the rotation goes the wrong way
 import torch
 
 

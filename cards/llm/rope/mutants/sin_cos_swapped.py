@@ -1,3 +1,4 @@
+# expect: sin and cos are swapped
 import torch
 
 

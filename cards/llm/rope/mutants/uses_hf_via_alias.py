@@ -1,3 +1,4 @@
+# expect: uses banned `transformers`
 import torch
 import transformers.models.llama.modeling_llama as llama_impl  # dodge: Hugging Face does the rotation
 
