@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_cli import rows
 
 from drills.cli import cli
-from test_cli import rows
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {
@@ -195,6 +195,7 @@ def test_piped_output_keeps_the_why_column(toy_cards):
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
     ).stdout
     assert "new: asked in est. ~50% of interviews" in out
 
@@ -242,7 +243,11 @@ def _as_another_user(command: list[str], env: dict):
     }
     if os.geteuid() != 0:
         return subprocess.run(
-            [sys.executable, *command], env=env, capture_output=True, text=True
+            [sys.executable, *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     if not shutil.which("setpriv") or not os.path.exists("/usr/bin/python3"):
         pytest.skip("needs setpriv and /usr/bin/python3 to drop root")
@@ -253,7 +258,9 @@ def _as_another_user(command: list[str], env: dict):
         "--clear-groups",
         "/usr/bin/python3",
     ]
-    return subprocess.run([*drop, *command], env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [*drop, *command], env=env, capture_output=True, text=True, check=False
+    )
 
 
 def test_a_read_only_data_folder_reads_and_says_why_it_cannot_write(monkeypatch):

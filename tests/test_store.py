@@ -6,9 +6,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine import reader as light
 import pytest
 
+from engine import reader as light
 from engine.reader import StoreError, open_reader
 from engine.schema import SCHEMA_VERSION
 from engine.store import Store
@@ -82,10 +82,9 @@ def test_a_database_of_the_first_schema_upgrades_with_every_row_intact(tmp_path)
 
 def test_a_failed_action_writes_nothing(tmp_path):
     store = Store(tmp_path / "drill.db")
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.insert("settings", {"key": "budget_minutes", "value": "30"})
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.insert("settings", {"key": "budget_minutes", "value": "30"})
+        raise RuntimeError("boom")
     assert store.settings()["budget_minutes"] == "60"
 
 
