@@ -59,14 +59,15 @@ class Store(Reader):
         try:
             if not memory:
                 os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-                if (
-                    not os.path.exists(self.path)
-                    or _version(self.path) != SCHEMA_VERSION
-                ):
-                    _migrate(self.path)
             conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None
             )
+            if not memory and _version(conn) != SCHEMA_VERSION:
+                conn.close()  # migrations run on a connection of their own, under a lock
+                _migrate(self.path)
+                conn = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None
+                )
             if memory:
                 import sqlite_utils
 
@@ -131,9 +132,5 @@ class Store(Reader):
             self.upsert("settings", {"key": key, "value": value}, "key")
 
 
-def _version(path: str) -> int:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
-    try:
-        return conn.execute("PRAGMA user_version").fetchone()[0]
-    finally:
-        conn.close()
+def _version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]

@@ -289,8 +289,15 @@ def diagnose(actual, expected, variants, atol: float, rtol: float) -> str:
             continue
         if not _matches(e, v, atol, rtol) and _matches(a, v, atol, rtol):
             found.append(why)
+    if len(found) <= 1:
+        return "".join(
+            f"\nlikely bug (the values match this mistake): {why}" for why in found
+        )
     return "".join(
-        f"\nlikely bug (the values match this mistake): {why}" for why in found
+        [
+            "\nlikely bug, one of these (the values match each; this input cannot tell them apart):"
+        ]
+        + [f"\n  - {why}" for why in found]
     )
 
 
@@ -356,26 +363,35 @@ def _dtype_mix_note(run, low, path) -> str:
     )
 
 
+def _works_on(impl, q, k, v, atol, rtol, **kwargs) -> bool:
+    """Whether the attempt gets these (other) inputs right."""
+    try:
+        out = impl.scaled_dot_product_attention(q, k, v, **kwargs)
+    except _ERRORS:
+        return False
+    return isinstance(out, torch.Tensor) and _matches(
+        out.detach().to("cpu", torch.float64),
+        _expected(q, k, v, **kwargs).to("cpu", torch.float64),
+        atol,
+        rtol,
+    )
+
+
 def _retry_note(impl, q, k, v, **kwargs) -> str:
-    """Why the attempt raised, found by rerunning it on inputs it may handle: the same data as
-    4-D (B, H, L, E) tensors, or (with is_causal) cut to L == S."""
-    run = impl.scaled_dot_product_attention
+    """Why the attempt raised, found by rerunning it: tracing dtypes (float16/bfloat16), on the
+    same data as 4-D (B, H, L, E) tensors, or (with is_causal) cut to L == S."""
+    low = q.dtype in (torch.float16, torch.bfloat16)
     atol, rtol = tolerance(q.dtype)
+    atol = 2 * atol if low else atol  # as _LOW_PRECISION_TOL
     L, S = q.size(-2), k.size(-2)
-    if q.dtype in (torch.float16, torch.bfloat16):
-        return _dtype_mix_note(lambda: run(q, k, v, **kwargs), q.dtype, impl.__file__)
+    if low:
+        run = impl.scaled_dot_product_attention
+        note = _dtype_mix_note(lambda: run(q, k, v, **kwargs), q.dtype, impl.__file__)
+        if note:
+            return note
     if kwargs.get("attn_mask") is None and q.dim() != 4:
         q4, k4, v4 = (t.reshape(1, -1, *t.shape[-2:]) for t in (q, k, v))
-        try:
-            out = run(q4, k4, v4, **kwargs)
-        except _ERRORS:
-            return ""
-        if _matches(
-            out.detach().to("cpu", torch.float64),
-            _expected(q4, k4, v4, **kwargs).to("cpu", torch.float64),
-            atol,
-            rtol,
-        ):
+        if _works_on(impl, q4, k4, v4, atol, rtol, **kwargs):
             return (
                 f"\nlikely bug (checked by rerunning): it works on 4-D (B, H, L, E) inputs but "
                 f"raised on a {q.dim()}-D query {tuple(q.shape)}: the leading dims `...` may be "
@@ -385,16 +401,7 @@ def _retry_note(impl, q, k, v, **kwargs) -> str:
     if kwargs.get("is_causal") and L != S:
         n = min(L, S)
         qn, kn, vn = q[..., :n, :], k[..., :n, :], v[..., :n, :]
-        try:
-            out = run(qn, kn, vn, **kwargs)
-        except _ERRORS:
-            return ""
-        if _matches(
-            out.detach().to("cpu", torch.float64),
-            _expected(qn, kn, vn, **kwargs).to("cpu", torch.float64),
-            atol,
-            rtol,
-        ):
+        if _works_on(impl, qn, kn, vn, atol, rtol, **kwargs):
             return (
                 f"\nlikely bug (checked by rerunning): is_causal=True works when L == S but "
                 f"raised with L={L} != S={S}: the causal mask must be (L, S) = ({L}, {S}), "

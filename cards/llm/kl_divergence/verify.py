@@ -121,7 +121,7 @@ def _naive_kl(p, q, temperature, *, no_max=False):
         return F.softmax(z, dim=-1).log()
 
     lp, lq = log_probs(p), log_probs(q)
-    return (lp.exp() * (lp - lq)).sum(-1).mean()
+    return (lp.exp() * (lp - lq)).sum(-1).mean().to(p.device)
 
 
 def _stability_hints(p, q, t):

@@ -4,6 +4,7 @@ scaled_dot_product_attention in float64, same weights), and the returned cache m
 keys and values of every token so far."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -90,49 +91,219 @@ def _unpack(result, context):
     return out, cache
 
 
+def _matches(actual, variant, atol, rtol) -> bool:
+    """Same shape and every value within the tolerance of assert_close (nan/inf where equal)."""
+    return actual.shape == variant.shape and bool(
+        torch.isclose(actual, variant, rtol=rtol, atol=atol, equal_nan=True).all()
+    )
+
+
+def diagnose(actual, expected, variants: dict, atol: float, rtol: float) -> str:
+    """Words for a failed comparison: the known mistakes (variants computed from the reference
+    math, float64 on the CPU) whose result the attempt's output equals within the tolerance.
+    A variant that the reference itself would match names nothing."""
+    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+        return ""
+    a = actual.detach().to("cpu", torch.float64)
+    e = expected.detach().to("cpu", torch.float64)
+    found = [
+        why
+        for why, variant in variants.items()
+        if not _matches(e, variant, atol, rtol) and _matches(a, variant, atol, rtol)
+    ]
+    return "".join(
+        f"\nlikely bug (the values match this mistake): {why}" for why in found
+    )
+
+
+def _close_or_diagnose(actual, expected, variants, context, what="output", **tol):
+    """assert_close, with the diagnosis of `variants` (a callable, run only on failure) appended."""
+    try:
+        assert_close(actual, expected, what=what, context=context, **tol)
+    except AssertionError as exc:
+        raise AssertionError(
+            str(exc) + diagnose(actual, expected, variants(), **tol)
+        ) from None
+
+
+def _output_variants(w, x, H, lo, hi):
+    """Rows lo:hi of the output under known mistakes, given the whole sequence x (B, S, E) in
+    float64 on the CPU: {what the mistake is, in the user's terms: output (B, hi - lo, E)}."""
+    B, _, E = x.shape
+    hs, T = E // H, hi - lo
+    heads = lambda t: t.view(B, -1, H, hs).transpose(1, 2)
+    q = heads(x[:, lo:hi] @ w["q_proj"].T)  # (B, H, T, hs)
+    k = heads(x[:, :hi] @ w["k_proj"].T)  # (B, H, hi, hs)
+    v = heads(x[:, :hi] @ w["v_proj"].T)
+    i = torch.arange(T)[:, None]  # new token i, absolute position lo + i
+    j = torch.arange(hi)[None, :]  # key position
+
+    def attend(allowed, scale):
+        s = (q @ k.transpose(-2, -1)) * scale
+        p = s.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
+        return (p @ v).transpose(1, 2).reshape(B, T, E) @ w["out_proj"].T
+
+    causal, right = j <= lo + i, 1 / math.sqrt(hs)
+    return {
+        "no causal mask: new tokens also attend to the tokens after them (key j is "
+        "allowed only up to the query's absolute position, j <= P + i)": attend(
+            j >= 0, right
+        ),
+        "the causal mask is not offset by the cached length: new query i must see all "
+        f"{lo} cached keys plus new keys up to i (the output matches the mask j <= i, as "
+        "tril over (T, S) without the offset P gives)": attend(j <= i, right),
+        "the new tokens do not attend to the cached keys/values (the output matches causal "
+        "attention over the new tokens alone)": attend((j >= lo) & causal, right),
+        "scores are scaled by 1/sqrt(embed_dim); the scale is 1/sqrt(head_dim), "
+        "head_dim = embed_dim // num_heads": attend(causal, 1 / math.sqrt(E)),
+        "scores are not scaled by 1/sqrt(head_dim)": attend(causal, 1.0),
+    }
+
+
+def _cache_variants(letter, ref_k, ref_v, lo, hi, hs):
+    """The returned cache's k or v (positions 0:hi) under known mistakes."""
+    mine, other = (ref_k, ref_v) if letter == "k" else (ref_v, ref_k)
+    new_first = torch.cat([mine[:, :, lo:hi], mine[:, :, :lo]], dim=2)
+    variants = {
+        "keys and values are swapped in the returned cache: return (k, v)": other[
+            :, :, :hi
+        ],
+        "the returned cache puts the new tokens before the cached ones: the past "
+        "keys/values come first (torch.cat([past, new], dim=2))": new_first,
+    }
+    if letter == "k":
+        scaled = ref_k[:, :, :hi] / math.sqrt(hs)
+        variants[
+            "the cached keys are pre-scaled by 1/sqrt(head_dim): cache the raw keys "
+            "k_proj(x) and apply the scale to the scores (or to q)"
+        ] = scaled
+    return variants
+
+
+def _cache_shape_diagnosis(got, ref_t, lo, hi, atol, rtol) -> str:
+    """Why the returned cache has the wrong shape, when its values say so."""
+    if not isinstance(got, torch.Tensor) or got.dim() != 4:
+        return ""
+    g = got.detach().to("cpu", torch.float64)
+    if lo and _matches(g, ref_t[:, :, :lo], atol, rtol):
+        return (
+            f"\nlikely bug: the returned cache lacks the new tokens' keys/values: it holds only "
+            f"the {lo} tokens cached before this call; return the past keys/values followed by "
+            "the new ones (torch.cat on dim 2)"
+        )
+    if lo and _matches(g, ref_t[:, :, lo:hi], atol, rtol):
+        return (
+            f"\nlikely bug: the returned cache holds only the {hi - lo} new tokens: the {lo} "
+            "cached ones must come first (torch.cat([past, new], dim=2))"
+        )
+    if _matches(g, ref_t[:, :, :hi].transpose(1, 2), atol, rtol):
+        return (
+            "\nlikely bug: the cache is laid out (B, tokens, num_heads, head_dim): return it "
+            "as (B, num_heads, tokens, head_dim)"
+        )
+    return ""
+
+
+_DIMS = {0: "batch", 1: "heads", 3: "head_dim"}
+
+
+def _concat_diagnosis(message: str, P: int, T: int) -> str:
+    """torch.cat's size error, when the cached and new keys were joined on a dim other than 2."""
+    m = re.search(
+        r"Sizes of tensors must match except in dimension (\d+)\. "
+        r"Expected size (\d+) but got size (\d+)",
+        message,
+    )
+    if not m or int(m.group(1)) not in _DIMS or P == T:
+        return ""
+    if {int(m.group(2)), int(m.group(3))} != {P, T}:
+        return ""
+    d = int(m.group(1))
+    return (
+        f"\nlikely bug: keys/values were concatenated on the wrong dimension (dim {d}, the "
+        f"{_DIMS[d]} dim): the {P} cached and {T} new tokens differ in length on dim 2, the "
+        "sequence dim, which is the one the cache grows along (torch.cat(..., dim=2))"
+    )
+
+
 def _step(module, x_new, past, context):
     """One call with past_kv=past; checks that neither x nor the cache passed in is modified."""
     x_before = x_new.clone()
     past_before = None if past is None else (past[0].clone(), past[1].clone())
-    result = module(x_new) if past is None else module(x_new, past)
+    try:
+        result = module(x_new) if past is None else module(x_new, past)
+    except RuntimeError as exc:
+        note = (
+            ""
+            if past is None
+            else _concat_diagnosis(str(exc), past_before[0].shape[2], x_new.shape[1])
+        )
+        if (
+            note
+        ):  # keep the exception (and its traceback to the user's line), add the words
+            exc.args = (f"{exc.args[0] if exc.args else ''}{note}", *exc.args[1:])
+        raise
     assert_unchanged(x_before, x_new, "x")
     if past is not None:
-        assert_unchanged(
-            past_before[0], past[0], f"past_kv[0] (cached keys) [{context}]"
-        )
-        assert_unchanged(
-            past_before[1], past[1], f"past_kv[1] (cached values) [{context}]"
-        )
+        for n, what, before, after in (
+            (0, "cached keys", past_before[0], past[0]),
+            (1, "cached values", past_before[1], past[1]),
+        ):
+            name = f"past_kv[{n}] ({what}) [{context}]"
+            grown = after.dim() == 4 and after.shape[2] > before.shape[2]
+            assert not grown, (
+                f"input `{name}` was modified in place: the caller's cache was grown in place "
+                f"from {tuple(before.shape)} to {tuple(after.shape)} (appended to, e.g. with set_ "
+                "or resize_); build new tensors with torch.cat and leave past_kv untouched"
+            )
+            assert_unchanged(before, after, name)
     return _unpack(result, context)
 
 
 def _check(out, cache, ref, lo, hi, x, context, scale=1):
-    """out must be rows lo:hi of the full output, the cache the keys/values of positions 0:hi."""
-    ref_out, ref_k, ref_v = ref
+    """out must be rows lo:hi of the full output, the cache the keys/values of positions 0:hi.
+    ref = _reference(...): the weights, the whole sequence and its full attention."""
+    w, x64, H, (ref_out, ref_k, ref_v) = ref
+    hs = ref_k.shape[-1]
     atol, rtol = tolerance(x.dtype)
     tol = {"atol": atol * scale, "rtol": rtol * scale}
     cast = {"device": x.device, "dtype": x.dtype}
-    assert_close(out, ref_out[:, lo:hi].to(**cast), context=context, **tol)
+    _close_or_diagnose(
+        out,
+        ref_out[:, lo:hi].to(**cast),
+        lambda: _output_variants(w, x64, H, lo, hi),
+        context,
+        **tol,
+    )
     names = (("k", "keys", ref_k), ("v", "values", ref_v))
     for (letter, what, ref_t), got in zip(names, cache):
         want = ref_t[:, :, :hi]
-        assert isinstance(got, torch.Tensor) and got.shape == want.shape, (
-            f"returned cache {letter} [{context}]: expected shape {tuple(want.shape)} = (B, num_heads, "
-            f"tokens so far = {hi}, head_dim), got {tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}"
-            " (the cache must include the new tokens)"
-        )
-        assert_close(
+        if not (isinstance(got, torch.Tensor) and got.shape == want.shape):
+            raise AssertionError(
+                f"returned cache {letter} [{context}]: expected shape {tuple(want.shape)} = (B, num_heads, "
+                f"tokens so far = {hi}, head_dim), got {tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}"
+                " (the cache must include the new tokens)"
+                + _cache_shape_diagnosis(got, ref_t, lo, hi, **tol)
+            )
+        _close_or_diagnose(
             got,
             want.to(**cast),
+            lambda letter=letter: _cache_variants(letter, ref_k, ref_v, lo, hi, hs),
+            context,
             what=f"cached {what} ({letter})",
-            context=context,
             **tol,
         )
 
 
+def _reference(module, x, H):
+    """(weights, x, H, (out, k, v) of full causal attention over x), float64 on the CPU."""
+    w, x64 = _weights(module), x.detach().to("cpu", torch.float64)
+    return w, x64, H, _full(w, x64, H)
+
+
 def _run_chunks(module, x, chunks, H, label, scale=1):
     """Feed x (B, S, E) to the module in chunks, each on top of the cache from the last call."""
-    ref = _full(_weights(module), x.detach().to("cpu", torch.float64), H)
+    ref = _reference(module, x, H)
     past, lo = None, 0
     for n in chunks:
         hi = lo + n
@@ -190,7 +361,7 @@ def test_cache_is_reusable_for_two_continuations(impl, device):
     for name, n, seed in (("first", 1, 62), ("second", 3, 63)):
         tail = _x(1, n, E, seed, device)
         x = torch.cat([prefix, tail], dim=1)
-        ref = _full(_weights(module), x.to("cpu", torch.float64), H)
+        ref = _reference(module, x, H)
         context = f"{name} continuation ({n} tokens) of the same 6-token cache"
         out, new_cache = _step(module, tail, cache, context)
         _check(out, new_cache, ref, 6, 6 + n, x, context)

@@ -1,3 +1,4 @@
+# expect: uses banned `torch.nn.functional.scaled_dot_product_attention`
 from torch.nn import functional as G
 
 

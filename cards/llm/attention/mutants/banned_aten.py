@@ -1,3 +1,4 @@
+# expect: uses banned `torch.ops.aten`
 import torch
 
 

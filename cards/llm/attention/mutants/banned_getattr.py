@@ -1,3 +1,4 @@
+# expect: uses banned `torch.nn.functional.scaled_dot_product_attention`
 import torch
 
 _name = "scaled_dot_product" + "_attention"

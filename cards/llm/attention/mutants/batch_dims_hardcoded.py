@@ -1,3 +1,4 @@
+# expect: works on 4-D (B, H, L, E) inputs but raised
 import math
 
 import torch

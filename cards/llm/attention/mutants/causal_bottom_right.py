@@ -1,3 +1,4 @@
+# expect: the causal mask is aligned bottom-right
 import math
 
 import torch

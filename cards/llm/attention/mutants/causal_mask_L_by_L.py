@@ -1,3 +1,4 @@
+# expect: is_causal=True works when L == S but raised
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: each query also sees the next key
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: used as a 0/1 (bool) keep-mask
 import math
 
 import torch

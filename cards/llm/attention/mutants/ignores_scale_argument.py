@@ -1,3 +1,4 @@
+# expect: the `scale` argument is ignored
 import math
 
 import torch

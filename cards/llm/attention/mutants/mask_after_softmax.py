@@ -1,3 +1,4 @@
+# expect: applied to the probabilities after the softmax
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: the float attn_mask is multiplied by the scale too
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: get a score of 0 instead of -inf
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: does not subtract each row's max
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: the scores are not scaled
 import torch
 
 

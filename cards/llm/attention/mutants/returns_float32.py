@@ -1,3 +1,4 @@
+# expect: dtype expected torch.float16, got torch.float32
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: scaled by 1/E, not 1/sqrt(E)
 import torch
 
 

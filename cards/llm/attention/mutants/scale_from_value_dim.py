@@ -1,3 +1,4 @@
+# expect: the default scale uses the value's last dim Ev
 import math
 
 import torch

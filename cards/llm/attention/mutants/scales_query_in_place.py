@@ -1,3 +1,4 @@
+# expect: input `query` was modified in place
 import math
 
 import torch

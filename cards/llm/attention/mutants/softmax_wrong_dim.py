@@ -1,3 +1,4 @@
+# expect: the softmax runs over the query axis
 import math
 
 import torch
