@@ -1,4 +1,4 @@
-"""From a measured attempt to an SM-2 quality (DESIGN.md): measured, not self-rated."""
+"""From a measured attempt to an SM-2 quality (docs/design.md): measured, not self-rated."""
 
 from __future__ import annotations
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_cli import rows
 
 from drills.cli import cli
 from engine.schedule import MAX_REPEATS
-from test_cli import rows
 
 GOOD = {
     "add_scaled": "return x + alpha * y",
