@@ -218,6 +218,8 @@ def status(now: datetime):
 
 
 def catalog_rows(now: datetime) -> list[dict]:
+    from engine.schedule import label
+
     db = reader()
     day = study_day(now, setting(db.settings(), "rollover_hour"))
     states = db.states()
@@ -225,16 +227,7 @@ def catalog_rows(now: datetime) -> list[dict]:
     rows = []
     for c in cards().values():
         s = states.get(c.slug)
-        if c.slug in open_cards:
-            state = "in progress"
-        elif s is None:
-            state = "new"
-        elif s.repeat_pending(day):
-            state = "again today"
-        elif s.due <= day.isoformat() and s.last_review != day.isoformat():
-            state = "due"
-        else:
-            state = "learning" if s.repetitions < 3 else "review"
+        state = label(s, day, c.slug in open_cards)
         rows.append(
             {
                 "slug": c.slug,

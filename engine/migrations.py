@@ -122,6 +122,8 @@ def m002_daily_loop(db):
                               order by 1.0 * c.passed / max(1, c.passed + c.failed) desc,
                               c.passed desc limit 1), 0)"""
     )
+    attempts.create_index(["day"])
+    db["reviews"].create_index(["day"])
     db["reviews"].add_column("kind", str)  # "first" | "early" | "repeat"
     db.execute(
         "update reviews set kind = case when counted then 'first' else 'repeat' end"

@@ -157,7 +157,10 @@ class Reader:
     def passed_cards(self) -> set[str]:
         return {
             r["card"]
-            for r in self._rows("select distinct card from reviews where quality >= 3")
+            for r in self._rows(
+                "select card from schedule s where exists (select 1 from reviews r"
+                " where r.card = s.card and r.quality >= 3)"
+            )
         }
 
     def reviews(self) -> list[sqlite3.Row]:

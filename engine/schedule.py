@@ -120,3 +120,16 @@ def step(state: CardState | None, card: str, quality: int, day: date):
         card, today, quality, kind, first, s.repetitions, s.interval, s.ease_x100, s.due
     )
     return s, review
+
+
+def label(state: CardState | None, day: date, in_progress: bool) -> str:
+    """A card's state in words, for `drill list`."""
+    if in_progress:
+        return "in progress"
+    if state is None:
+        return "new"
+    if state.repeat_pending(day):
+        return "again today"
+    if state.due <= day.isoformat() and state.last_review != day.isoformat():
+        return "due"
+    return "learning" if state.repetitions < 3 else "review"

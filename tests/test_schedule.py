@@ -90,3 +90,17 @@ def test_state_defaults_for_old_rows():
 def test_quality_out_of_range():
     with pytest.raises(ValueError):
         step(None, "c", 6, D)
+
+
+def test_labels_for_drill_list():
+    from engine.schedule import label
+
+    state, _ = run([(0, 1)])
+    assert label(state, D, False) == "again today"
+    assert label(state, D, True) == "in progress"
+    assert label(None, D, False) == "new"
+    assert label(state, at(1), False) == "due"
+    state, _ = run([(0, 5), (1, 5), (7, 5)])
+    assert label(state, at(8), False) == "review"
+    state, _ = run([(0, 5)])
+    assert label(state, D, False) == "learning"  # passed today: not due again today

@@ -1,3 +1,4 @@
+# expect: but bias=False was passed
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: the bool attn_mask is inverted
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: split with a direct view to (B, num_heads, T, head_dim)
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: is_causal=True has no effect
 import math
 
 import torch

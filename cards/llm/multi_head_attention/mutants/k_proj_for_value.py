@@ -1,3 +1,4 @@
+# expect: the values are projected with k_proj instead of v_proj
 import math
 
 import torch

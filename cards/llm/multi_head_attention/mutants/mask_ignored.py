@@ -1,3 +1,4 @@
+# expect: attn_mask has no effect
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: merged without transposing back
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: out_proj is not applied
 import math
 
 import torch

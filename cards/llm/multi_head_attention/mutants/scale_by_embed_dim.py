@@ -1,3 +1,4 @@
+# expect: scaled by 1/sqrt(embed_dim), not 1/sqrt(head_dim)
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: the softmax runs over the heads axis
 import math
 
 import torch

@@ -1,3 +1,4 @@
+# expect: uses banned `torch.nn.functional.scaled_dot_product_attention`
 import torch
 import torch.nn.functional as fn
 from torch import nn

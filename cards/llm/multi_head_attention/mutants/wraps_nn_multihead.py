@@ -1,3 +1,4 @@
+# expect: uses banned `torch.nn.MultiheadAttention`
 import torch
 from torch import nn as N
 
