@@ -316,12 +316,11 @@ def start(
         )
     path = (folder / f"{slug}_{now.astimezone():%Y%m%d_%H%M%S}.py").resolve()
     deadline = now + timedelta(minutes=c.minutes)
-    path.write_text(render_blank(c, now.astimezone()), encoding="utf-8")
+    blank = render_blank(c, now.astimezone())
     rollover = setting(db.settings(), "rollover_hour")
-    with db.transaction():
-        if (
-            current is not None
-        ):  # a restart grades nothing: the old attempt ends unrecorded
+    with db.transaction():  # the file is written inside it: both happen, or neither
+        # a restart grades nothing: the old attempt ends unrecorded
+        if current is not None:
             db.update(
                 "attempts",
                 {"id": current["id"]},
@@ -338,6 +337,12 @@ def start(
                 "day": study_day(now, rollover).isoformat(),
             },
         )
+        try:
+            path.write_text(blank, encoding="utf-8")
+        except OSError as exc:
+            raise DrillError(
+                f"cannot write the blank file {path}: {exc.strerror}"
+            ) from None
     from drills.grading import client
 
     client.start_in_background()  # warm while the user writes: the first check is fast too

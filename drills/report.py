@@ -65,6 +65,12 @@ def print_check(result) -> None:
             f"Next review {r['due']} (interval {r['interval']} d, ease {r['ease_x100'] / 100:.2f})"
             + (" — and once more today." if r["again_on"] else ".")
         )
+        if r["kind"] == "repeat":
+            console.print("A same-day repeat: logged; the schedule is unchanged.")
+        elif r["kind"] == "early":
+            console.print(
+                "An early review (Anki's rule): the interval grows only by the days that passed."
+            )
     elif result.late:
         console.print(
             "This attempt had already ended (another check passed first): nothing more recorded."
