@@ -285,7 +285,7 @@ def diagnose(actual, expected, variants, atol: float, rtol: float) -> str:
             continue
         try:
             v = compute().detach().to("cpu", torch.float64)
-        except RuntimeError:
+        except _ERRORS:
             continue
         if not _matches(e, v, atol, rtol) and _matches(a, v, atol, rtol):
             found.append(why)
@@ -295,7 +295,10 @@ def diagnose(actual, expected, variants, atol: float, rtol: float) -> str:
         )
     return "".join(
         [
-            "\nlikely bug, one of these (the values match each; this input cannot tell them apart):"
+            (
+                "\nlikely bug, one of these (the values match each; this input cannot tell "
+                "them apart):"
+            )
         ]
         + [f"\n  - {why}" for why in found]
     )

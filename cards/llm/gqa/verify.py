@@ -1,12 +1,21 @@
 """Verifier for grouped-query attention: against the same weights run through torch's
 scaled_dot_product_attention(enable_gqa=True) in float64 (its GQA layout is Hugging Face
-Llama's repeat_kv: query head h reads KV head h // (num_heads // num_kv_heads))."""
+Llama's repeat_kv: query head h reads KV head h // (num_heads // num_kv_heads)).
 
+A failed comparison also names the known mistakes (KV heads tiled, heads split without the
+transpose, shifted causal mask, scale by embed_dim...) whose output the attempt reproduces: each
+is computed from the reference math with that one thing changed, and named only when the
+attempt's output equals it."""
+
+import contextlib
 import math
+import sys
+import traceback
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
 from cards.checks import (
     assert_close,
@@ -41,9 +50,16 @@ def _check_projections(module, E, nh, nkv, bias):
             if name in ("k_proj", "v_proj")
             else "(embed_dim, embed_dim)"
         )
-        assert tuple(lin.weight.shape) == shape, (
+        got = tuple(lin.weight.shape)
+        full = (
+            f" (`{name}` is sized as in multi-head attention: in GQA it has "
+            f"num_kv_heads * head_dim = {shape[0]} outputs, not embed_dim)"
+            if name in ("k_proj", "v_proj") and got == (E, E) != shape
+            else ""
+        )
+        assert got == shape, (
             f"`{name}.weight` with embed_dim={E}, num_heads={nh}, num_kv_heads={nkv}: expected shape "
-            f"{shape} = {what}, got {tuple(lin.weight.shape)}"
+            f"{shape} = {what}, got {got}{full}"
         )
         has_bias = getattr(lin, "bias", None) is not None
         assert has_bias == bias, (
@@ -96,13 +112,267 @@ def _run_and_compare(
     module, x, nh, nkv, is_causal, context, atol=None, rtol=None, pass_flag=True
 ):
     before = x.clone()
-    out = module(x, is_causal=is_causal) if pass_flag else module(x)
+    try:
+        out = module(x, is_causal=is_causal) if pass_flag else module(x)
+    except RuntimeError as exc:
+        if type(exc).__name__ == "BannedCallError" or x.dtype not in (
+            torch.float16,
+            torch.bfloat16,
+        ):
+            raise
+        path = _attempt_file(module)
+        kwargs = {"is_causal": is_causal} if pass_flag else {}
+        note = _dtype_mix_note(lambda: module(x.clone(), **kwargs), x.dtype, path)
+        if not note:
+            raise
+        raise AssertionError(_raised(exc, path) + note) from None
     assert_unchanged(before, x, "x")
     x64 = x.detach().to("cpu", torch.float64)
-    expected = _expected(_params(module), x64, nh, nkv, is_causal).to(
+    params = _params(module)
+    expected = _expected(params, x64, nh, nkv, is_causal).to(
         device=x.device, dtype=x.dtype
     )
-    assert_close(out, expected, atol=atol, rtol=rtol, context=context)
+    try:
+        assert_close(out, expected, atol=atol, rtol=rtol, context=context)
+    except AssertionError as exc:
+        default_atol, default_rtol = tolerance(x.dtype)
+        note = diagnose(
+            out,
+            expected,
+            _variants(params, x64, nh, nkv, is_causal),
+            default_atol if atol is None else atol,
+            default_rtol if rtol is None else rtol,
+        )
+        if not note:
+            raise
+        raise AssertionError(str(exc) + note) from None
+
+
+# -- diagnosis: known mistakes, computed --------------------------------------------------------
+
+_NEG_INF = float("-inf")
+# what a rerun of the attempt may raise while it is being diagnosed
+_ERRORS = (RuntimeError, TypeError, ValueError, IndexError, AttributeError)
+
+
+def _gqa64(params, x, nh, nkv, is_causal, **how):
+    """GQA on float64 CPU tensors with knobs for known mistakes: how["split"]/how["merge"]
+    ("view" drops a transpose), how["kv"] ("tile": .repeat() instead of repeat_interleave),
+    how["scale"], how["allowed"] (the (T, T) mask, True = may attend; None = no mask), the
+    softmax axis how["dim"] and how["o_proj"]."""
+    B, T, E = x.shape
+    hs = E // nh
+
+    def heads(name, n):
+        t = F.linear(x, *params[name])
+        if how.get("split") == "view":
+            return t.reshape(B, n, T, hs)
+        return t.view(B, T, n, hs).transpose(1, 2)
+
+    q, k, v = heads("q_proj", nh), heads("k_proj", nkv), heads("v_proj", nkv)
+    group = nh // nkv
+    if how.get("kv") == "tile":
+        k, v = k.repeat(1, group, 1, 1), v.repeat(1, group, 1, 1)
+    else:
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    s = q @ k.transpose(-2, -1) * how.get("scale", 1.0 / math.sqrt(hs))
+    causal = torch.ones(T, T, dtype=torch.bool).tril() if is_causal else None
+    allowed = how.get("allowed", causal)
+    if allowed is not None:
+        s = s.masked_fill(~allowed, _NEG_INF)
+    y = torch.softmax(s, dim=how.get("dim", -1)) @ v
+    if how.get("merge") == "view":
+        y = y.reshape(B, T, E)
+    else:
+        y = y.transpose(1, 2).reshape(B, T, E)
+    return F.linear(y, *params["o_proj"]) if how.get("o_proj", True) else y
+
+
+def _variants(params, x, nh, nkv, is_causal):
+    """[(the mistake in the user's words, a callable computing its output)] for these inputs
+    (float64 CPU `params` and `x`)."""
+    T, E = x.shape[1], x.shape[2]
+
+    def tril(d):
+        return torch.ones(T, T, dtype=torch.bool).tril(d)
+
+    def run(**change):
+        return lambda: _gqa64(params, x, nh, nkv, is_causal, **change)
+
+    found = [
+        (
+            (
+                "the KV heads are tiled: query head h reads KV head h % num_kv_heads (what "
+                ".repeat() gives), not h // (num_heads // num_kv_heads); repeat each KV head "
+                "in place (repeat_interleave on the heads dim)"
+            ),
+            run(kv="tile"),
+        ),
+        (
+            (
+                "the heads were split with a direct view to (B, heads, T, head_dim), "
+                "without viewing as (B, T, heads, head_dim) and transposing (and merged back "
+                "the same way): tokens and heads got mixed"
+            ),
+            run(split="view", merge="view"),
+        ),
+        (
+            (
+                "the heads were split with a direct view to (B, heads, T, head_dim), "
+                "without viewing as (B, T, heads, head_dim) and transposing: tokens and heads "
+                "got mixed"
+            ),
+            run(split="view"),
+        ),
+        (
+            (
+                "the heads were merged without transposing back to (B, T, num_heads, "
+                "head_dim): (B, num_heads, T, head_dim) was reshaped straight to (B, T, E)"
+            ),
+            run(merge="view"),
+        ),
+        (
+            "the scores are scaled by 1/sqrt(embed_dim), not 1/sqrt(head_dim)",
+            run(scale=1.0 / math.sqrt(E)),
+        ),
+        ("the scores are not scaled: divide them by sqrt(head_dim)", run(scale=1.0)),
+        ("o_proj is not applied to the merged heads", run(o_proj=False)),
+        (
+            "the softmax runs over the query axis (dim=-2), not the key axis (dim=-1)",
+            run(dim=-2),
+        ),
+    ]
+    if is_causal:
+        found += [
+            (
+                (
+                    "is_causal=True has no effect: the output matches attention without the "
+                    "causal mask"
+                ),
+                run(allowed=None),
+            ),
+            (
+                (
+                    "the causal mask is shifted by one: position i also sees position i + 1 "
+                    "(the next token)"
+                ),
+                run(allowed=tril(1)),
+            ),
+            (
+                "the causal mask is shifted by one: position i does not see itself",
+                run(allowed=tril(-1)),
+            ),
+            (
+                "the causal mask is flipped: position i sees positions j >= i (the future)",
+                run(allowed=~tril(-1)),
+            ),
+        ]
+    else:
+        found.append(
+            (
+                "a causal mask is applied although is_causal is False",
+                run(allowed=tril(0)),
+            )
+        )
+    return found
+
+
+def _matches(actual, variant, atol, rtol) -> bool:
+    """Same shape and every value within the tolerance of assert_close (nan/inf where equal)."""
+    return actual.shape == variant.shape and bool(
+        torch.isclose(actual, variant, rtol=rtol, atol=atol, equal_nan=True).all()
+    )
+
+
+def diagnose(actual, expected, variants, atol: float, rtol: float) -> str:
+    """Words for a failed comparison: the known mistakes whose output (computed from the
+    reference math) the attempt's output equals within the tolerance. A variant that the
+    reference itself would match names nothing; a variant that cannot be computed is skipped."""
+    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+        return ""
+    a = actual.detach().to("cpu", torch.float64)
+    e = expected.detach().to("cpu", torch.float64)
+    found = []
+    for why, compute in variants:
+        if why in found:
+            continue
+        try:
+            v = compute().detach().to("cpu", torch.float64)
+        except _ERRORS:
+            continue
+        if not _matches(e, v, atol, rtol) and _matches(a, v, atol, rtol):
+            found.append(why)
+    if len(found) <= 1:
+        return "".join(
+            f"\nlikely bug (the values match this mistake): {why}" for why in found
+        )
+    return "".join(
+        [
+            (
+                "\nlikely bug, one of these (the values match each; this input cannot tell "
+                "them apart):"
+            )
+        ]
+        + [f"\n  - {why}" for why in found]
+    )
+
+
+class _DtypeMix(TorchFunctionMode):
+    """Finds the first operation of the attempt that combines a tensor of the low-precision
+    dtype with a float32/float64 one (which promotes the result), and the attempt's line."""
+
+    def __init__(self, low, path):
+        super().__init__()
+        self.low, self.path, self.found = low, path, None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.found is None:
+            tensors = [
+                t
+                for t in (*args, *kwargs.values())
+                if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dim() > 0
+            ]
+            wide = [t for t in tensors if t.dtype in (torch.float32, torch.float64)]
+            if wide and any(t.dtype == self.low for t in tensors):
+                frame = sys._getframe(1)
+                while frame is not None and frame.f_code.co_filename != self.path:
+                    frame = frame.f_back
+                if frame is not None:
+                    name = getattr(func, "__name__", str(func)).strip("_")
+                    self.found = (name, wide[0], frame.f_lineno)
+        return func(*args, **kwargs)
+
+
+def _dtype_mix_note(run, low, path) -> str:
+    """Reruns the attempt (`run()`) tracing dtypes; words for the first promoting operation."""
+    tracer = _DtypeMix(low, path)
+    with contextlib.suppress(*_ERRORS), tracer:  # the rerun fails like the run did
+        run()
+    if tracer.found is None:
+        return ""
+    name, wide, line = tracer.found
+    return (
+        f"\nlikely bug (traced in the {low} run): on your line {line}, `{name}` combines a "
+        f"{low} tensor with a {wide.dtype} tensor of shape {tuple(wide.shape)}, which "
+        f"promotes the result to {wide.dtype}: create masks and constants in the input's "
+        "dtype (dtype=x.dtype), or cast back"
+    )
+
+
+def _attempt_file(module) -> str:
+    code = getattr(type(module).forward, "__code__", None)
+    return code.co_filename if code is not None else ""
+
+
+def _raised(exc, path) -> str:
+    """The exception as the grader shows it: type, the attempt's line, message."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == path:
+            line = frame.lineno
+    where = f" (your line {line})" if line else ""
+    return f"{type(exc).__name__}{where}: {exc}"
 
 
 @pytest.mark.parametrize("bias", [False, True])
@@ -168,10 +438,16 @@ def test_query_heads_share_kv_heads_in_contiguous_groups(impl, device):
         for h in range(nh)
     ]
     want = ["KV head 0", "KV head 0", "KV head 1", "KV head 1"]
+    tiled = (
+        " The KV heads are tiled (0, 1, 0, 1), as .repeat() or .expand() on the wrong dim "
+        "gives: repeat each KV head in place (repeat_interleave on the heads dim)."
+        if reads == ["KV head 0", "KV head 1", "KV head 0", "KV head 1"]
+        else ""
+    )
     assert reads == want, (
         f"num_heads=4, num_kv_heads=2: query heads 0..3 should read {want} (query head h reads KV head "
-        f"h // (num_heads // num_kv_heads), like repeat_interleave / HF repeat_kv), but they read {reads}. "
-        "Tiling the KV heads with .repeat() or .expand() on the wrong dim gives 0, 1, 0, 1."
+        f"h // (num_heads // num_kv_heads), like repeat_interleave / HF repeat_kv), but they read {reads}."
+        + tiled
     )
 
 

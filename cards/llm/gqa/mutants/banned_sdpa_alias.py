@@ -1,4 +1,5 @@
 """Mutant (dodge): hands the work to SDPA through an aliased import; must come out `banned`."""
+# expect: uses banned `torch.nn.functional.scaled_dot_product_attention`
 
 import torch
 from torch import nn

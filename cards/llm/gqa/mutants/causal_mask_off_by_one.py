@@ -1,4 +1,5 @@
 """Mutant: causal mask lets position i see position i+1."""
+# expect: the causal mask is shifted by one: position i also sees position i + 1
 
 import math
 

@@ -1,4 +1,5 @@
 """Mutant: causal mask added as a float32 tensor: promotes bf16/fp16 scores and breaks att @ v."""
+# expect: promotes the result to torch.float32
 
 import math
 

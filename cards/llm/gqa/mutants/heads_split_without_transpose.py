@@ -1,4 +1,5 @@
 """Mutant: heads split with view(B, nh, T, hs) straight from (B, T, E), without the transpose."""
+# expect: split with a direct view to (B, heads, T, head_dim)
 
 import math
 

@@ -1,4 +1,5 @@
 """Mutant: KV heads tiled with .repeat (0,1,0,1) instead of repeat_interleave (0,0,1,1)."""
+# expect: the KV heads are tiled
 
 import math
 

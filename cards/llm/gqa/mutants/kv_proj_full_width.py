@@ -1,4 +1,5 @@
 """Mutant: k_proj / v_proj sized embed_dim (as in MHA), keys/values split into num_heads heads."""
+# expect: sized as in multi-head attention
 
 import math
 

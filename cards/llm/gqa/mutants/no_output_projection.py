@@ -1,4 +1,5 @@
 """Mutant: o_proj is defined but never applied."""
+# expect: o_proj is not applied
 
 import math
 

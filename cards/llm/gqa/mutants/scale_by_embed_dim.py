@@ -1,4 +1,5 @@
 """Mutant: scores scaled by 1/sqrt(embed_dim) instead of 1/sqrt(head_dim)."""
+# expect: scaled by 1/sqrt(embed_dim), not 1/sqrt(head_dim)
 
 import math
 
