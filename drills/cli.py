@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from drills import __version__, app
+from drills import __version__, app, attempts
 from drills.fast import LIGHT, dest
 from drills.output import echo_json, show_list, show_status, show_today
 
@@ -130,7 +130,7 @@ def drill_show(slug, json_):
 @json_option
 def drill_start(slug, directory, edit, watch, restart, also, json_):
     """Start a timed attempt at a card (default: the plan's next)."""
-    s = app.start(slug, _now(), directory, restart, also)
+    s = attempts.start(slug, _now(), directory, restart, also)
     if json_:
         return echo_json(
             {
@@ -187,7 +187,9 @@ def drill_check(path, slug, no_record, quality, watch, json_):
         from drills.watch import watch_attempt
 
         sys.exit(watch_attempt(path, slug, record=not no_record, quality=quality))
-    check = lambda: app.check(path, slug, _now(), record=not no_record, quality=quality)
+    check = lambda: attempts.check(
+        path, slug, _now(), record=not no_record, quality=quality
+    )
     if json_:
         import json
 
@@ -212,7 +214,7 @@ def drill_check(path, slug, no_record, quality, watch, json_):
 )
 def drill_giveup(slug, quality):
     """End the current attempt as a failure; show the reference."""
-    g = app.give_up(slug, _now(), quality)
+    g = attempts.give_up(slug, _now(), quality)
     click.echo(g.reference.rstrip())
     click.echo(f"\n{gave_up_line(g)}")
 
@@ -229,7 +231,7 @@ def gave_up_line(g) -> str:
 @click.argument("slug", required=False)
 def drill_abandon(slug):
     """Drop the current attempt: no review is recorded."""
-    card = app.abandon(slug, _now())
+    card = attempts.abandon(slug, _now())
     click.echo(
         f"Abandoned the attempt at {card}: no review recorded; it stays in today's plan."
     )
@@ -242,7 +244,7 @@ def drill_hint(slug):
 
     Hints come in order: the contract's key points (a pass earns at most 4), the approach
     (at most 3), then the reference, which ends the attempt as a give-up."""
-    h = app.hint(slug, _now())
+    h = attempts.hint(slug, _now())
     if h.gave_up:
         click.echo(h.text.rstrip())
         click.echo(f"\nHint {h.level} is the reference: {gave_up_line(h.gave_up)}")
@@ -267,7 +269,7 @@ def drill_solution(slug):
 
     It opens after a first attempt. Seeing it during an attempt at the card ends that
     attempt as a give-up, as `drill giveup` does."""
-    text, gave = app.solution(slug, _now())
+    text, gave = attempts.solution(slug, _now())
     click.echo(text.rstrip())
     if gave:
         click.echo(f"\nSeeing the reference ends the attempt. {gave_up_line(gave)}")

@@ -82,7 +82,7 @@ def _today_json(t) -> dict:
         "planned_minutes": t.planned_minutes,
         "spent_minutes": t.spent_minutes,
         "new_limit": t.new_limit,
-        "plan_saved": t.saved,
+        "plan_saved": t.saved is True,
         "in_progress": [_progress_json(p) for p in t.in_progress],
         "plan": [{**line._asdict(), "position": line.pos} for line in t.lines],
         "later": [e._asdict() for e in t.later],
@@ -127,7 +127,7 @@ def show_today(t, json_: bool) -> None:
             echo("\nToday's plan is done.")
         echo(
             "The plan is fixed for the day; a card failed today and cards just unlocked join at the end."
-            + ("" if t.saved else " (read-only data folder: this plan is not kept)")
+            + ("" if t.saved is True else f"\nThis plan is not kept: {t.saved}")
         )
     if t.waiting:
         held = "; ".join(

@@ -13,7 +13,7 @@ import queue
 import threading
 from datetime import datetime
 
-from drills import app
+from drills import attempts
 from drills.report import console, print_check
 
 STEP_MS = 80  # writes closer together than this are one save
@@ -77,7 +77,7 @@ def watch_attempt(path, slug: str | None, record: bool = True, quality=None) -> 
     from drills.grading import grade
     from engine.clock import now
 
-    target = app.target(path, slug, record)
+    target = attempts.target(path, slug, record)
     file = os.path.realpath(target.path)
     results: queue.Queue = queue.Queue()
     notes: list[str] = []
@@ -126,7 +126,9 @@ def watch_attempt(path, slug: str | None, record: bool = True, quality=None) -> 
                 for line in notes:
                     console.print(line, markup=False)
                 notes.clear()
-                checked = app.record_verdict(target, verdict, now(), record, quality)
+                checked = attempts.record_verdict(
+                    target, verdict, now(), record, quality
+                )
                 _show(checked, last)
                 last = verdict
                 if verdict["status"] == "pass":

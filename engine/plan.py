@@ -78,6 +78,8 @@ def lines(items: list[Item], cards: dict[str, CardInfo], reviewed: Counter, open
     seen: Counter = Counter()
     shown = []
     for i in items:
+        if i.card not in cards:  # a card since removed from the bank
+            continue
         seen[i.card] += 1
         if seen[i.card] <= reviewed[i.card]:
             status = "done"
@@ -85,8 +87,11 @@ def lines(items: list[Item], cards: dict[str, CardInfo], reviewed: Counter, open
             status = "in progress"
         else:
             status = ""
-        title = cards[i.card].title if i.card in cards else i.card
-        shown.append(Line(i.pos, i.card, title, i.kind, i.minutes, i.reason, status))
+        shown.append(
+            Line(
+                i.pos, i.card, cards[i.card].title, i.kind, i.minutes, i.reason, status
+            )
+        )
     return shown
 
 

@@ -288,7 +288,8 @@ def test_a_read_only_data_folder_reads_and_says_why_it_cannot_write(monkeypatch)
         done = _as_another_user(
             ["-m", "drills", "today"], {**env, "DRILL_NOW": "2026-11-30T09:00"}
         )
-        assert "read-only data folder: this plan is not kept" in done.stdout
+        assert "This plan is not kept: the data folder" in done.stdout
+        assert "is read-only" in done.stdout
         code = (
             "from engine.store import Store; from engine.reader import StoreError\n"
             f"try:\n    Store({str(paths_db(home))!r}).set_setting('budget_minutes', '5')\n"
