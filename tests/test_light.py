@@ -33,7 +33,16 @@ print("HEAVY=" + ",".join(m for m in {heavy!r} if m in sys.modules))
 
 
 @pytest.mark.parametrize(
-    "args", [["today"], ["list"], ["--help"], ["today", "--json"], ["list", "--json"]]
+    "args",
+    [
+        ["today"],
+        ["list"],
+        ["--help"],
+        ["today", "--json"],
+        ["list", "--json"],
+        ["status"],
+        [],
+    ],
 )
 def test_light_commands_stay_light(args, tmp_path):
     env = {
