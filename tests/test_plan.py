@@ -116,3 +116,10 @@ def test_statuses_follow_reviews_and_open_attempts():
 def test_a_card_reviewed_today_is_not_due_again_today():
     states = {"kl": state("kl", "2026-11-29", last="2026-11-29")}
     assert cards(plan(states=states, new=0)) == []
+
+
+def test_a_repeat_not_done_by_the_rollover_is_dropped_and_the_card_is_simply_due():
+    yesterday = "2026-11-28"
+    states = {"kl": state("kl", "2026-11-29", 1, yesterday, last=yesterday)}
+    fresh = plan(states=states, new=0)
+    assert [(i.card, i.kind) for i in fresh] == [("kl", "due")]
