@@ -1,5 +1,6 @@
 """Shared helpers for verifiers: tolerances, comparisons with messages a person can act on,
-input-mutation checks and weight copying. Imported by `verify.py` files only (needs torch)."""
+input-mutation checks, weight copying, and the words naming the known mistake a failed
+comparison matches. Imported by `verify.py` files only (needs torch)."""
 
 from __future__ import annotations
 
@@ -116,3 +117,81 @@ def copy_linear(
 
 def generator(seed: int, device: str = "cpu") -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
+
+
+# -- diagnosis: known mistakes, computed, named when the attempt's output equals one ---------------
+
+# What computing a variant (or rerunning the attempt to explain a failure) may raise: that
+# variant, or that explanation, is skipped.
+DIAGNOSIS_ERRORS = (RuntimeError, TypeError, ValueError, IndexError, AttributeError)
+
+
+def matches(actual, variant, atol: float, rtol: float) -> bool:
+    """Same shape and every value within the tolerance of assert_close (nan/inf where equal)."""
+    return actual.shape == variant.shape and bool(
+        torch.isclose(actual, variant, rtol=rtol, atol=atol, equal_nan=True).all()
+    )
+
+
+def likely_bug(found) -> str:
+    """The words appended to a failed comparison for the mistakes in `found` (none: "")."""
+    if len(found) <= 1:
+        return "".join(
+            f"\nlikely bug (the values match this mistake): {why}" for why in found
+        )
+    return (
+        "\nlikely bug, one of these (the values match each; this input cannot tell them "
+        "apart):" + "".join(f"\n  - {why}" for why in found)
+    )
+
+
+def diagnose(actual, expected, variants, atol: float, rtol: float) -> str:
+    """Words for a failed comparison: the known mistakes whose output (computed from the
+    reference math) the attempt's output equals within the tolerance, compared in float64 on
+    the CPU.
+
+    `variants` is a dict {why: output} or an iterable of (why, output) pairs, an output being a
+    tensor or a zero-argument callable computing one (called only here, in order; one that
+    raises DIAGNOSIS_ERRORS is skipped). A `why` may come several times (one per form the
+    mistake can take) and is named once. A variant that the expected output itself matches
+    names nothing."""
+    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+        return ""
+    a = actual.detach().to("cpu", torch.float64)
+    e = expected.detach().to("cpu", torch.float64)
+    found = []
+    for why, variant in variants.items() if isinstance(variants, dict) else variants:
+        if why in found:
+            continue
+        try:
+            v = variant() if callable(variant) else variant
+            v = v.detach().to("cpu", torch.float64)
+        except DIAGNOSIS_ERRORS:
+            continue
+        if not matches(e, v, atol, rtol) and matches(a, v, atol, rtol):
+            found.append(why)
+    return likely_bug(found)
+
+
+def assert_close_diagnosed(
+    actual, expected, variants, *, atol=None, rtol=None, **kwargs
+) -> None:
+    """assert_close (same keyword arguments); on failure, the diagnose() words for
+    `variants()` (a callable, called only then) appended to its message. The variants are
+    compared within the same tolerance: atol/rtol, or those of expected's dtype."""
+    try:
+        assert_close(actual, expected, atol=atol, rtol=rtol, **kwargs)
+    except AssertionError as exc:
+        default_atol, default_rtol = TOLERANCES.get(
+            expected.dtype, TOLERANCES[torch.float32]
+        )  # as assert_close
+        note = diagnose(
+            actual,
+            expected,
+            variants(),
+            default_atol if atol is None else atol,
+            default_rtol if rtol is None else rtol,
+        )
+        if not note:
+            raise
+        raise AssertionError(str(exc) + note) from None

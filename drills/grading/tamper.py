@@ -28,6 +28,7 @@ WATCHED_MODULES = (
     "_pytest.reports",
     "_pytest.python",
     "cards.checks",
+    "cards.attention_diagnosis",
     "drills.grading.plugin",
     "drills.grading.verdict",
 )

@@ -27,7 +27,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cards.checks import (
-    assert_close,
+    assert_close_diagnosed,
     assert_tensor,
     assert_unchanged,
     generator,
@@ -295,34 +295,6 @@ def _expected(x):
 # output equals one of them within the tolerance of the failed comparison -----------------------
 
 
-def _matches(actual, variant, atol, rtol) -> bool:
-    """Same shape and every value within the tolerance of assert_close (nan/inf where equal)."""
-    return actual.shape == variant.shape and bool(
-        torch.isclose(actual, variant, rtol=rtol, atol=atol, equal_nan=True).all()
-    )
-
-
-def diagnose(actual, expected, variants: dict, atol: float, rtol: float) -> str:
-    """Words for a failed comparison: each known mistake whose result (a variant, float64 on the
-    CPU; or a list of them, one per form the mistake can take) the attempt's output equals
-    within the tolerance. A variant that the expected output itself would match names nothing."""
-    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
-        return ""
-    a = actual.detach().to("cpu", torch.float64)
-    e = expected.detach().to("cpu", torch.float64)
-    found = [
-        why
-        for why, forms in variants.items()
-        if any(
-            not _matches(e, v, atol, rtol) and _matches(a, v, atol, rtol)
-            for v in (forms if isinstance(forms, list) else [forms])
-        )
-    ]
-    return "".join(
-        f"\nlikely bug (the values match this mistake): {why}" for why in found
-    )
-
-
 def _storage_view(t, shape, strides):
     """t's storage (on the CPU, float64) read with other strides from t's offset, or None when
     that would read past the end of the storage."""
@@ -334,37 +306,48 @@ def _storage_view(t, shape, strides):
     return flat.as_strided(shape, strides, t.storage_offset())
 
 
-def _softmax_variants(x, out) -> dict:
-    """{the mistake in the user's terms: softmax(x) as that mistake computes it}."""
+def _softmax_variants(x, out) -> list:
+    """[(the mistake in the user's terms, softmax(x) as that mistake computes it)]; a mistake
+    that can take several forms comes once per form (diagnose names it once)."""
     x64 = x.detach().to("cpu", torch.float64)
     R, C = x.shape
-    variants = {}
     e = torch.exp(x.detach().to("cpu", torch.float32))  # float32 math, as in the kernel
-    variants[
-        "no max subtraction: large inputs overflow to inf/nan (exp(x) overflows in float32 "
-        "beyond ~88, and a row that underflows gives 0/0); subtract the row max before exp"
-    ] = (e / e.sum(dim=-1, keepdim=True)).double()
+    variants = [
+        (
+            (
+                "no max subtraction: large inputs overflow to inf/nan (exp(x) overflows in "
+                "float32 beyond ~88, and a row that underflows gives 0/0); subtract the row "
+                "max before exp"
+            ),
+            (e / e.sum(dim=-1, keepdim=True)).double(),
+        )
+    ]
     # Zero padding up to a power-of-two block, or up to a whole number of tiles.
     blocks = {1 << (C - 1).bit_length()} | {
         -(-C // b) * b for b in (16, 32, 64, 128, 256, 512, 1024)
     }
     m = x64.amax(dim=-1, keepdim=True).clamp(min=0)  # a 0 lane may win the max
     num = torch.exp(x64 - m)
-    variants[
+    lanes = (
         "masked lanes loaded as 0 instead of -inf: padding columns take probability mass "
         "(each lane past the end of the row adds exp(0 - max) to the sum, and a 0 can win "
         "the max of a negative row); load with other=-float('inf')"
-    ] = [
-        num / (num.sum(dim=-1, keepdim=True) + (b - C) * torch.exp(-m))
+    )
+    variants += [
+        (lanes, num / (num.sum(dim=-1, keepdim=True) + (b - C) * torch.exp(-m)))
         for b in sorted(blocks)
         if b > C
     ]
-    variants[
-        "softmax taken over the columns (dim 0) instead of along each row (the last dim)"
-    ] = torch.softmax(x64, dim=0)
-    variants["the output is not normalised: divide exp(x - max) by the row sum"] = (
-        torch.exp(x64 - x64.amax(dim=-1, keepdim=True))
-    )
+    variants += [
+        (
+            "softmax taken over the columns (dim 0) instead of along each row (the last dim)",
+            torch.softmax(x64, dim=0),
+        ),
+        (
+            "the output is not normalised: divide exp(x - max) by the row sum",
+            torch.exp(x64 - x64.amax(dim=-1, keepdim=True)),
+        ),
+    ]
     s0, s1 = x.stride()
     whole = (
         "the kernel ignores the input's strides: it reads a strided view as if it were "
@@ -392,18 +375,19 @@ def _softmax_variants(x, out) -> dict:
     for strides, why in misreads.items():
         read = _storage_view(x, (R, C), strides)
         if read is not None:
-            variants.setdefault(why, []).append(torch.softmax(read, dim=-1))
+            variants.append((why, torch.softmax(read, dim=-1)))
     if isinstance(out, torch.Tensor) and out.dim() == 2 and not out.is_contiguous():
         # A kernel that writes row r at r * n_cols + c, read back through out's strides.
         o0, o1 = out.stride()
         if min(o0, o1) >= 0 and (R - 1) * o0 + (C - 1) * o1 < R * C:
             written = torch.softmax(x64, dim=-1).flatten()
-            variants[
+            why = (
                 f"the kernel ignores the output's strides: it writes row-major (row * n_cols + "
                 f"col) into an output with strides {(o0, o1)} (torch.empty_like(x) keeps x's "
                 "layout); allocate torch.empty((R, C), ...) or pass the output's "
                 "strides to the kernel"
-            ] = written.as_strided((R, C), (o0, o1))
+            )
+            variants.append((why, written.as_strided((R, C), (o0, o1))))
     return variants
 
 
@@ -412,12 +396,14 @@ def _assert_softmax(out, x, context, atol=None, rtol=None):
     default_atol, default_rtol = tolerance(x.dtype)
     atol = default_atol if atol is None else atol
     rtol = default_rtol if rtol is None else rtol
-    expected = _expected(x)
-    try:
-        assert_close(out, expected, atol=atol, rtol=rtol, context=context)
-    except AssertionError as exc:
-        words = diagnose(out, expected, _softmax_variants(x, out), atol, rtol)
-        raise AssertionError(str(exc) + words) from None
+    assert_close_diagnosed(
+        out,
+        _expected(x),
+        lambda: _softmax_variants(x, out),
+        atol=atol,
+        rtol=rtol,
+        context=context,
+    )
 
 
 def _randn(shape, seed, dtype, device, scale=3.0):

@@ -5,21 +5,28 @@ A failed comparison also names the known mistakes (wrong scale, softmax axis, ma
 shifted causal mask...) whose output the attempt reproduces: each is computed from the reference
 math with that one thing changed, and named only when the attempt's output equals it."""
 
-import contextlib
 import math
-import sys
-import traceback
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 
-from cards.checks import assert_close, assert_unchanged, generator, tolerance
-
-_NEG_INF = float("-inf")
-# what a rerun of the attempt may raise while it is being diagnosed
-_ERRORS = (RuntimeError, TypeError, ValueError, IndexError, AttributeError)
+from cards.attention_diagnosis import (
+    NEG_INF,
+    Masking,
+    attend,
+    dtype_mix_note,
+    raised,
+)
+from cards.checks import (
+    DIAGNOSIS_ERRORS,
+    assert_close,
+    assert_close_diagnosed,
+    assert_unchanged,
+    generator,
+    matches,
+    tolerance,
+)
 
 
 def _randn(shape, seed, device, dtype=torch.float32, std=1.0):
@@ -72,57 +79,29 @@ def _expected(q, k, v, attn_mask=None, is_causal=False, scale=None):
 # -- diagnosis: known mistakes, computed --------------------------------------------------------
 
 
-def _attend64(q, k, v, scale, blocked=None, fill=_NEG_INF, bias=None, **how):
-    """Attention in float64 on the CPU with knobs for known mistakes: `blocked` (True = score
-    replaced by `fill`), an additive `bias` (scaled with the scores if how["bias_scaled"]), the
-    softmax axis how["dim"], and how["after"], a factor on the probabilities after the softmax."""
-    q, k, v = (t.detach().to("cpu", torch.float64) for t in (q, k, v))
-    s = q @ k.transpose(-2, -1)
-    if bias is not None and how.get("bias_scaled"):
-        s = (s + bias) * scale
-    else:
-        s = s * scale if bias is None else s * scale + bias
-    if blocked is not None:
-        s = s.masked_fill(blocked, fill)
-    w = torch.softmax(s, dim=how.get("dim", -1))
-    if how.get("after") is not None:
-        w = w * how["after"]
-    return w @ v
-
-
 def _naive_softmax(q, k, v, scale, blocked, bias):
     """exp() without subtracting the row max, in the inputs' own dtype and device."""
     s = (q.detach() @ k.detach().transpose(-2, -1)) * scale
     if bias is not None:
         s = s + bias.to(device=s.device, dtype=s.dtype)
     if blocked is not None:
-        s = s.masked_fill(blocked.to(s.device), _NEG_INF)
+        s = s.masked_fill(blocked.to(s.device), NEG_INF)
     e = s.exp()
     return (e / e.sum(-1, keepdim=True)) @ v.detach()
-
-
-_AFTER_SOFTMAX = (
-    "the mask is applied to the probabilities after the softmax, so the rows no longer sum "
-    "to 1: mask the scores before the softmax"
-)
 
 
 def _variants(q, k, v, attn_mask=None, is_causal=False, scale=None):
     """[(the mistake in the user's words, a callable computing its output)] for these inputs."""
     L, S, E, Ev = q.size(-2), k.size(-2), q.size(-1), v.size(-1)
     s0 = 1.0 / math.sqrt(E) if scale is None else scale
-    mask = None if attn_mask is None else attn_mask.detach().to("cpu")
-    is_bool = mask is not None and mask.dtype == torch.bool
-
-    def tril(d):
-        return torch.ones(L, S, dtype=torch.bool).tril(d)
-
-    blocked = ~tril(0) if is_causal else (~mask if is_bool else None)
-    bias = mask.double() if mask is not None and not is_bool else None
+    masking = Masking(L, S, attn_mask, is_causal)
+    blocked, bias = masking.blocked, masking.bias
 
     def run(**change):
         args = {"scale": s0, "blocked": blocked, "bias": bias, **change}
-        return lambda: _attend64(q, k, v, **args)
+        return lambda: attend(
+            *(t.detach().to("cpu", torch.float64) for t in (q, k, v)), **args
+        )
 
     found = [
         (
@@ -169,200 +148,36 @@ def _variants(q, k, v, attn_mask=None, is_causal=False, scale=None):
                 run(scale=1 / scale),
             ),
         ]
-    if is_causal:
-        found += [
-            (
-                (
-                    "is_causal=True has no effect: the output matches attention without the "
-                    "causal mask"
-                ),
-                run(blocked=None),
-            ),
-            (
-                (
-                    "the causal mask is shifted by one: each query also sees the next key "
-                    "(query i sees keys 0..i+1)"
-                ),
-                run(blocked=~tril(1)),
-            ),
-            (
-                "the causal mask is shifted by one: query i does not see key i (itself)",
-                run(blocked=~tril(-1)),
-            ),
-            (
-                "the causal mask is flipped: query i sees keys i.. (the future), not 0..i",
-                run(blocked=tril(-1)),
-            ),
-        ]
-        if L != S:
-            found.append(
-                (
-                    (
-                        "the causal mask is aligned bottom-right (tril(diagonal=S - L), the "
-                        "KV-cache convention); is_causal here is top-left: query i sees keys 0..i"
-                    ),
-                    run(blocked=~tril(S - L)),
-                )
-            )
-    if is_bool:
-        found += [
-            (
-                (
-                    "the bool attn_mask is inverted: True marks the positions that may be "
-                    "attended to, False the blocked ones"
-                ),
-                run(blocked=mask),
-            ),
-            (
-                "the bool attn_mask has no effect: the output matches attention without it",
-                run(blocked=None),
-            ),
-            (
-                (
-                    "the bool attn_mask is added to the scores as 0/1; a bool mask selects "
-                    "positions (False = score -inf)"
-                ),
-                run(blocked=None, bias=mask.double()),
-            ),
-        ]
-    if bias is not None:
-        found += [
-            (
-                (
-                    "the float attn_mask has no effect on the output: a float mask is added "
-                    "to the scores"
-                ),
-                run(bias=None),
-            ),
-            (
-                (
-                    "the float attn_mask is used as a 0/1 (bool) keep-mask, so its values are "
-                    "lost: a float mask is added to the scores"
-                ),
-                run(bias=None, blocked=mask == 0),
-            ),
-            (
-                (
-                    "the float attn_mask is multiplied by the scale too: add it after scaling, "
-                    "query @ keyᵀ * scale + attn_mask"
-                ),
-                run(bias_scaled=True),
-            ),
-            (_AFTER_SOFTMAX, run(bias=None, after=bias.exp())),
-        ]
-    if blocked is not None:
-        found += [
-            (
-                (
-                    "blocked positions get a score of 0 instead of -inf, so they still get "
-                    "weight exp(0) after the softmax"
-                ),
-                run(fill=0.0),
-            ),
-            (_AFTER_SOFTMAX, run(blocked=None, after=(~blocked).double())),
-        ]
-    return found
-
-
-def _matches(actual, variant, atol, rtol) -> bool:
-    """Same shape and every value within the tolerance of assert_close (nan/inf where equal)."""
-    return actual.shape == variant.shape and bool(
-        torch.isclose(actual, variant, rtol=rtol, atol=atol, equal_nan=True).all()
-    )
-
-
-def diagnose(actual, expected, variants, atol: float, rtol: float) -> str:
-    """Words for a failed comparison: the known mistakes whose output (computed from the
-    reference math) the attempt's output equals within the tolerance. A variant that the
-    reference itself would match names nothing; a variant that cannot be computed is skipped."""
-    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
-        return ""
-    a = actual.detach().to("cpu", torch.float64)
-    e = expected.detach().to("cpu", torch.float64)
-    found = []
-    for why, compute in variants:
-        if why in found:
-            continue
-        try:
-            v = compute().detach().to("cpu", torch.float64)
-        except _ERRORS:
-            continue
-        if not _matches(e, v, atol, rtol) and _matches(a, v, atol, rtol):
-            found.append(why)
-    if len(found) <= 1:
-        return "".join(
-            f"\nlikely bug (the values match this mistake): {why}" for why in found
-        )
-    return "".join(
-        [
-            (
-                "\nlikely bug, one of these (the values match each; this input cannot tell "
-                "them apart):"
-            )
-        ]
-        + [f"\n  - {why}" for why in found]
+    return found + masking.variants(
+        run,
+        bottom_right=(
+            "the causal mask is aligned bottom-right (tril(diagonal=S - L), the KV-cache "
+            "convention); is_causal here is top-left: query i sees keys 0..i"
+        ),
+        bool_inverted=(
+            "the bool attn_mask is inverted: True marks the positions that may be attended "
+            "to, False the blocked ones"
+        ),
+        keep_mask=(
+            "the float attn_mask is used as a 0/1 (bool) keep-mask, so its values are lost: "
+            "a float mask is added to the scores"
+        ),
+        bias_scaled=(
+            "the float attn_mask is multiplied by the scale too: add it after scaling, "
+            "query @ keyᵀ * scale + attn_mask"
+        ),
     )
 
 
 def _check(out, q, k, v, context, atol=None, rtol=None, **kwargs):
     """assert_close against torch's SDPA; on failure, the diagnosis of the known mistakes."""
-    expected = _expected(q, k, v, **kwargs)
-    try:
-        assert_close(out, expected, atol=atol, rtol=rtol, context=context)
-    except AssertionError as exc:
-        default_atol, default_rtol = tolerance(expected.dtype)
-        note = diagnose(
-            out,
-            expected,
-            _variants(q, k, v, **kwargs),
-            default_atol if atol is None else atol,
-            default_rtol if rtol is None else rtol,
-        )
-        if not note:
-            raise
-        raise AssertionError(str(exc) + note) from None
-
-
-class _DtypeMix(TorchFunctionMode):
-    """Finds the first operation of the attempt that combines a tensor of the low-precision
-    dtype with a float32/float64 one (which promotes the result), and the attempt's line."""
-
-    def __init__(self, low, path):
-        super().__init__()
-        self.low, self.path, self.found = low, path, None
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if self.found is None:
-            tensors = [
-                t
-                for t in (*args, *kwargs.values())
-                if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dim() > 0
-            ]
-            wide = [t for t in tensors if t.dtype in (torch.float32, torch.float64)]
-            if wide and any(t.dtype == self.low for t in tensors):
-                frame = sys._getframe(1)
-                while frame is not None and frame.f_code.co_filename != self.path:
-                    frame = frame.f_back
-                if frame is not None:
-                    name = getattr(func, "__name__", str(func)).strip("_")
-                    self.found = (name, wide[0], frame.f_lineno)
-        return func(*args, **kwargs)
-
-
-def _dtype_mix_note(run, low, path) -> str:
-    """Reruns the attempt (`run()`) tracing dtypes; words for the first promoting operation."""
-    tracer = _DtypeMix(low, path)
-    with contextlib.suppress(*_ERRORS), tracer:  # the rerun fails like the run did
-        run()
-    if tracer.found is None:
-        return ""
-    name, wide, line = tracer.found
-    return (
-        f"\nlikely bug (traced in the {low} run): on your line {line}, `{name}` combines a "
-        f"{low} tensor with a {wide.dtype} tensor of shape {tuple(wide.shape)}, which "
-        f"promotes the result to {wide.dtype}: create masks and constants in the inputs' "
-        "dtype (dtype=query.dtype), or cast back"
+    assert_close_diagnosed(
+        out,
+        _expected(q, k, v, **kwargs),
+        lambda: _variants(q, k, v, **kwargs),
+        atol=atol,
+        rtol=rtol,
+        context=context,
     )
 
 
@@ -370,9 +185,9 @@ def _works_on(impl, q, k, v, atol, rtol, **kwargs) -> bool:
     """Whether the attempt gets these (other) inputs right."""
     try:
         out = impl.scaled_dot_product_attention(q, k, v, **kwargs)
-    except _ERRORS:
+    except DIAGNOSIS_ERRORS:
         return False
-    return isinstance(out, torch.Tensor) and _matches(
+    return isinstance(out, torch.Tensor) and matches(
         out.detach().to("cpu", torch.float64),
         _expected(q, k, v, **kwargs).to("cpu", torch.float64),
         atol,
@@ -389,7 +204,12 @@ def _retry_note(impl, q, k, v, **kwargs) -> str:
     L, S = q.size(-2), k.size(-2)
     if low:
         run = impl.scaled_dot_product_attention
-        note = _dtype_mix_note(lambda: run(q, k, v, **kwargs), q.dtype, impl.__file__)
+        note = dtype_mix_note(
+            lambda: run(q, k, v, **kwargs),
+            q.dtype,
+            impl.__file__,
+            "create masks and constants in the inputs' dtype (dtype=query.dtype), or cast back",
+        )
         if note:
             return note
     if kwargs.get("attn_mask") is None and q.dim() != 4:
@@ -413,16 +233,6 @@ def _retry_note(impl, q, k, v, **kwargs) -> str:
     return ""
 
 
-def _raised(exc, path) -> str:
-    """The exception as the grader shows it: type, the attempt's line, message."""
-    line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == path:
-            line = frame.lineno
-    where = f" (your line {line})" if line else ""
-    return f"{type(exc).__name__}{where}: {exc}"
-
-
 def _call(impl, q, k, v, **kwargs):
     """Calls the attempt and checks that it left every input tensor untouched; an error it
     raises gets the diagnosis of a rerun when one explains it."""
@@ -438,7 +248,7 @@ def _call(impl, q, k, v, **kwargs):
         note = _retry_note(impl, *(t.detach().clone() for t in (q, k, v)), **kwargs)
         if not note:
             raise
-        raise AssertionError(_raised(exc, impl.__file__) + note) from None
+        raise AssertionError(raised(exc, impl.__file__) + note) from None
     for name, t in inputs.items():
         assert_unchanged(before[name], t, name)
     return out

@@ -7,18 +7,25 @@ transpose, shifted causal mask, scale by embed_dim...) whose output the attempt 
 is computed from the reference math with that one thing changed, and named only when the
 attempt's output equals it."""
 
-import contextlib
 import math
-import sys
-import traceback
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 
+from cards.attention_diagnosis import (
+    attempt_file,
+    attend,
+    dtype_mix_note,
+    head_scale_variants,
+    merge_heads,
+    raised,
+    split_heads,
+    weights64,
+)
 from cards.checks import (
     assert_close,
+    assert_close_diagnosed,
     assert_unchanged,
     copy_linear,
     generator,
@@ -83,12 +90,7 @@ def _make(impl, E, nh, nkv, bias, device, dtype=torch.float32, seed=0):
 
 def _params(module):
     """{name: (weight, bias)} copied to the CPU in float64 (the weights the module really holds)."""
-    out = {}
-    for name in PROJECTIONS:
-        lin = getattr(module, name)
-        b = None if lin.bias is None else lin.bias.detach().to("cpu", torch.float64)
-        out[name] = (lin.weight.detach().to("cpu", torch.float64), b)
-    return out
+    return weights64(module, PROJECTIONS)
 
 
 def _expected(params, x, nh, nkv, is_causal):
@@ -120,72 +122,70 @@ def _run_and_compare(
             torch.bfloat16,
         ):
             raise
-        path = _attempt_file(module)
+        path = attempt_file(module)
         kwargs = {"is_causal": is_causal} if pass_flag else {}
-        note = _dtype_mix_note(lambda: module(x.clone(), **kwargs), x.dtype, path)
+        note = dtype_mix_note(
+            lambda: module(x.clone(), **kwargs),
+            x.dtype,
+            path,
+            "create masks and constants in the input's dtype (dtype=x.dtype), or cast back",
+        )
         if not note:
             raise
-        raise AssertionError(_raised(exc, path) + note) from None
+        raise AssertionError(raised(exc, path) + note) from None
     assert_unchanged(before, x, "x")
     x64 = x.detach().to("cpu", torch.float64)
     params = _params(module)
     expected = _expected(params, x64, nh, nkv, is_causal).to(
         device=x.device, dtype=x.dtype
     )
-    try:
-        assert_close(out, expected, atol=atol, rtol=rtol, context=context)
-    except AssertionError as exc:
-        default_atol, default_rtol = tolerance(x.dtype)
-        note = diagnose(
-            out,
-            expected,
-            _variants(params, x64, nh, nkv, is_causal),
-            default_atol if atol is None else atol,
-            default_rtol if rtol is None else rtol,
-        )
-        if not note:
-            raise
-        raise AssertionError(str(exc) + note) from None
+    assert_close_diagnosed(
+        out,
+        expected,
+        lambda: _variants(params, x64, nh, nkv, is_causal),
+        atol=atol,
+        rtol=rtol,
+        context=context,
+    )
 
 
 # -- diagnosis: known mistakes, computed --------------------------------------------------------
 
-_NEG_INF = float("-inf")
-# what a rerun of the attempt may raise while it is being diagnosed
-_ERRORS = (RuntimeError, TypeError, ValueError, IndexError, AttributeError)
 
-
-def _gqa64(params, x, nh, nkv, is_causal, **how):
-    """GQA on float64 CPU tensors with knobs for known mistakes: how["split"]/how["merge"]
-    ("view" drops a transpose), how["kv"] ("tile": .repeat() instead of repeat_interleave),
-    how["scale"], how["allowed"] (the (T, T) mask, True = may attend; None = no mask), the
-    softmax axis how["dim"] and how["o_proj"]."""
-    B, T, E = x.shape
-    hs = E // nh
-
-    def heads(name, n):
-        t = F.linear(x, *params[name])
-        if how.get("split") == "view":
-            return t.reshape(B, n, T, hs)
-        return t.view(B, T, n, hs).transpose(1, 2)
-
-    q, k, v = heads("q_proj", nh), heads("k_proj", nkv), heads("v_proj", nkv)
+def _gqa64(
+    params,
+    x,
+    nh,
+    nkv,
+    is_causal,
+    split=None,
+    merge=None,
+    kv=None,
+    scale=None,
+    dim=-1,
+    o_proj=True,
+    **how,
+):
+    """GQA on float64 CPU tensors with knobs for known mistakes: `split`/`merge` ("view" drops
+    a transpose), `kv` ("tile": .repeat() instead of repeat_interleave), `scale` (default
+    1/sqrt(head_dim)), how["allowed"] (the (T, T) mask, True = may attend; None = no mask), the
+    softmax axis `dim` and `o_proj` (False: not applied)."""
+    T = x.shape[1]
+    q, k, v = (
+        split_heads(F.linear(x, *params[name]), n, split)
+        for name, n in (("q_proj", nh), ("k_proj", nkv), ("v_proj", nkv))
+    )
     group = nh // nkv
-    if how.get("kv") == "tile":
+    if kv == "tile":
         k, v = k.repeat(1, group, 1, 1), v.repeat(1, group, 1, 1)
     else:
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-    s = q @ k.transpose(-2, -1) * how.get("scale", 1.0 / math.sqrt(hs))
+    scale = 1.0 / math.sqrt(q.size(-1)) if scale is None else scale
     causal = torch.ones(T, T, dtype=torch.bool).tril() if is_causal else None
     allowed = how.get("allowed", causal)
-    if allowed is not None:
-        s = s.masked_fill(~allowed, _NEG_INF)
-    y = torch.softmax(s, dim=how.get("dim", -1)) @ v
-    if how.get("merge") == "view":
-        y = y.reshape(B, T, E)
-    else:
-        y = y.transpose(1, 2).reshape(B, T, E)
-    return F.linear(y, *params["o_proj"]) if how.get("o_proj", True) else y
+    blocked = None if allowed is None else ~allowed
+    y = merge_heads(attend(q, k, v, scale, blocked, dim=dim), merge)
+    return F.linear(y, *params["o_proj"]) if o_proj else y
 
 
 def _variants(params, x, nh, nkv, is_causal):
@@ -231,11 +231,7 @@ def _variants(params, x, nh, nkv, is_causal):
             ),
             run(merge="view"),
         ),
-        (
-            "the scores are scaled by 1/sqrt(embed_dim), not 1/sqrt(head_dim)",
-            run(scale=1.0 / math.sqrt(E)),
-        ),
-        ("the scores are not scaled: divide them by sqrt(head_dim)", run(scale=1.0)),
+        *head_scale_variants(run, E),
         ("o_proj is not applied to the merged heads", run(o_proj=False)),
         (
             "the softmax runs over the query axis (dim=-2), not the key axis (dim=-1)",
@@ -275,104 +271,6 @@ def _variants(params, x, nh, nkv, is_causal):
             )
         )
     return found
-
-
-def _matches(actual, variant, atol, rtol) -> bool:
-    """Same shape and every value within the tolerance of assert_close (nan/inf where equal)."""
-    return actual.shape == variant.shape and bool(
-        torch.isclose(actual, variant, rtol=rtol, atol=atol, equal_nan=True).all()
-    )
-
-
-def diagnose(actual, expected, variants, atol: float, rtol: float) -> str:
-    """Words for a failed comparison: the known mistakes whose output (computed from the
-    reference math) the attempt's output equals within the tolerance. A variant that the
-    reference itself would match names nothing; a variant that cannot be computed is skipped."""
-    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
-        return ""
-    a = actual.detach().to("cpu", torch.float64)
-    e = expected.detach().to("cpu", torch.float64)
-    found = []
-    for why, compute in variants:
-        if why in found:
-            continue
-        try:
-            v = compute().detach().to("cpu", torch.float64)
-        except _ERRORS:
-            continue
-        if not _matches(e, v, atol, rtol) and _matches(a, v, atol, rtol):
-            found.append(why)
-    if len(found) <= 1:
-        return "".join(
-            f"\nlikely bug (the values match this mistake): {why}" for why in found
-        )
-    return "".join(
-        [
-            (
-                "\nlikely bug, one of these (the values match each; this input cannot tell "
-                "them apart):"
-            )
-        ]
-        + [f"\n  - {why}" for why in found]
-    )
-
-
-class _DtypeMix(TorchFunctionMode):
-    """Finds the first operation of the attempt that combines a tensor of the low-precision
-    dtype with a float32/float64 one (which promotes the result), and the attempt's line."""
-
-    def __init__(self, low, path):
-        super().__init__()
-        self.low, self.path, self.found = low, path, None
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if self.found is None:
-            tensors = [
-                t
-                for t in (*args, *kwargs.values())
-                if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dim() > 0
-            ]
-            wide = [t for t in tensors if t.dtype in (torch.float32, torch.float64)]
-            if wide and any(t.dtype == self.low for t in tensors):
-                frame = sys._getframe(1)
-                while frame is not None and frame.f_code.co_filename != self.path:
-                    frame = frame.f_back
-                if frame is not None:
-                    name = getattr(func, "__name__", str(func)).strip("_")
-                    self.found = (name, wide[0], frame.f_lineno)
-        return func(*args, **kwargs)
-
-
-def _dtype_mix_note(run, low, path) -> str:
-    """Reruns the attempt (`run()`) tracing dtypes; words for the first promoting operation."""
-    tracer = _DtypeMix(low, path)
-    with contextlib.suppress(*_ERRORS), tracer:  # the rerun fails like the run did
-        run()
-    if tracer.found is None:
-        return ""
-    name, wide, line = tracer.found
-    return (
-        f"\nlikely bug (traced in the {low} run): on your line {line}, `{name}` combines a "
-        f"{low} tensor with a {wide.dtype} tensor of shape {tuple(wide.shape)}, which "
-        f"promotes the result to {wide.dtype}: create masks and constants in the input's "
-        "dtype (dtype=x.dtype), or cast back"
-    )
-
-
-def _attempt_file(module) -> str:
-    code = getattr(type(module).forward, "__code__", None)
-    return code.co_filename if code is not None else ""
-
-
-def _raised(exc, path) -> str:
-    """The exception as the grader shows it: type, the attempt's line, message."""
-    line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == path:
-            line = frame.lineno
-    where = f" (your line {line})" if line else ""
-    return f"{type(exc).__name__}{where}: {exc}"
 
 
 @pytest.mark.parametrize("bias", [False, True])

@@ -12,6 +12,7 @@ from cards.checks import (
     assert_close,
     assert_tensor,
     assert_unchanged,
+    diagnose,
     generator,
     tolerance,
 )
@@ -48,31 +49,6 @@ def _logits(shape, seed, device, dtype=torch.float32, scale=2.0):
     return (
         torch.randn(shape, generator=generator(seed), dtype=torch.float64) * scale
     ).to(device=device, dtype=dtype)
-
-
-def _matches(actual, variant, atol, rtol) -> bool:
-    """Same shape and every value within the tolerance (nan/inf where equal)."""
-    return actual.shape == variant.shape and bool(
-        torch.isclose(actual, variant, rtol=rtol, atol=atol, equal_nan=True).all()
-    )
-
-
-def diagnose(actual, expected, variants, atol: float, rtol: float) -> str:
-    """Words for a failed comparison: the known mistakes, (description, value) pairs computed
-    from the reference math, whose value the attempt's output equals within the tolerance.
-    A variant that the right answer would match names nothing."""
-    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
-        return ""
-    a = actual.detach().to("cpu", torch.float64)
-    e = expected.detach().to("cpu", torch.float64)
-    found = []
-    for why, variant in variants:
-        v = variant.detach().to("cpu", torch.float64)
-        if not _matches(e, v, atol, rtol) and _matches(a, v, atol, rtol):
-            found.append(why)
-    return "".join(
-        f"\nlikely bug (the values match this mistake): {why}" for why in found
-    )
 
 
 def _check(actual, expected, dtype, *, what, context, hints=None, atol=None, rtol=None):

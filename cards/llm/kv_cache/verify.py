@@ -12,9 +12,11 @@ import torch.nn.functional as F
 
 from cards.checks import (
     assert_close,
+    assert_close_diagnosed,
     assert_unchanged,
     copy_linear,
     generator,
+    matches,
     tolerance,
 )
 
@@ -91,41 +93,6 @@ def _unpack(result, context):
     return out, cache
 
 
-def _matches(actual, variant, atol, rtol) -> bool:
-    """Same shape and every value within the tolerance of assert_close (nan/inf where equal)."""
-    return actual.shape == variant.shape and bool(
-        torch.isclose(actual, variant, rtol=rtol, atol=atol, equal_nan=True).all()
-    )
-
-
-def diagnose(actual, expected, variants: dict, atol: float, rtol: float) -> str:
-    """Words for a failed comparison: the known mistakes (variants computed from the reference
-    math, float64 on the CPU) whose result the attempt's output equals within the tolerance.
-    A variant that the reference itself would match names nothing."""
-    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
-        return ""
-    a = actual.detach().to("cpu", torch.float64)
-    e = expected.detach().to("cpu", torch.float64)
-    found = [
-        why
-        for why, variant in variants.items()
-        if not _matches(e, variant, atol, rtol) and _matches(a, variant, atol, rtol)
-    ]
-    return "".join(
-        f"\nlikely bug (the values match this mistake): {why}" for why in found
-    )
-
-
-def _close_or_diagnose(actual, expected, variants, context, what="output", **tol):
-    """assert_close, with the diagnosis of `variants` (a callable, run only on failure) appended."""
-    try:
-        assert_close(actual, expected, what=what, context=context, **tol)
-    except AssertionError as exc:
-        raise AssertionError(
-            str(exc) + diagnose(actual, expected, variants(), **tol)
-        ) from None
-
-
 def _output_variants(w, x, H, lo, hi):
     """Rows lo:hi of the output under known mistakes, given the whole sequence x (B, S, E) in
     float64 on the CPU: {what the mistake is, in the user's terms: output (B, hi - lo, E)}."""
@@ -185,18 +152,18 @@ def _cache_shape_diagnosis(got, ref_t, lo, hi, atol, rtol) -> str:
     if not isinstance(got, torch.Tensor) or got.dim() != 4:
         return ""
     g = got.detach().to("cpu", torch.float64)
-    if lo and _matches(g, ref_t[:, :, :lo], atol, rtol):
+    if lo and matches(g, ref_t[:, :, :lo], atol, rtol):
         return (
             f"\nlikely bug: the returned cache lacks the new tokens' keys/values: it holds only "
             f"the {lo} tokens cached before this call; return the past keys/values followed by "
             "the new ones (torch.cat on dim 2)"
         )
-    if lo and _matches(g, ref_t[:, :, lo:hi], atol, rtol):
+    if lo and matches(g, ref_t[:, :, lo:hi], atol, rtol):
         return (
             f"\nlikely bug: the returned cache holds only the {hi - lo} new tokens: the {lo} "
             "cached ones must come first (torch.cat([past, new], dim=2))"
         )
-    if _matches(g, ref_t[:, :, :hi].transpose(1, 2), atol, rtol):
+    if matches(g, ref_t[:, :, :hi].transpose(1, 2), atol, rtol):
         return (
             "\nlikely bug: the cache is laid out (B, tokens, num_heads, head_dim): return it "
             "as (B, num_heads, tokens, head_dim)"
@@ -268,11 +235,11 @@ def _check(out, cache, ref, lo, hi, x, context, scale=1):
     atol, rtol = tolerance(x.dtype)
     tol = {"atol": atol * scale, "rtol": rtol * scale}
     cast = {"device": x.device, "dtype": x.dtype}
-    _close_or_diagnose(
+    assert_close_diagnosed(
         out,
         ref_out[:, lo:hi].to(**cast),
         lambda: _output_variants(w, x64, H, lo, hi),
-        context,
+        context=context,
         **tol,
     )
     names = (("k", "keys", ref_k), ("v", "values", ref_v))
@@ -285,11 +252,11 @@ def _check(out, cache, ref, lo, hi, x, context, scale=1):
                 " (the cache must include the new tokens)"
                 + _cache_shape_diagnosis(got, ref_t, lo, hi, **tol)
             )
-        _close_or_diagnose(
+        assert_close_diagnosed(
             got,
             want.to(**cast),
             lambda letter=letter: _cache_variants(letter, ref_k, ref_v, lo, hi, hs),
-            context,
+            context=context,
             what=f"cached {what} ({letter})",
             **tol,
         )

@@ -7,21 +7,31 @@ scale by embed_dim, wrong projection, mask conventions...) whose output the atte
 each is computed from the reference math with that one thing changed, and named only when the
 attempt's output equals it."""
 
-import contextlib
 import math
-import sys
-import traceback
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 
+from cards.attention_diagnosis import (
+    Masking,
+    attempt_file,
+    attend,
+    dtype_mix_note,
+    head_scale_variants,
+    merge_heads,
+    raised,
+    split_heads,
+    weights64,
+)
 from cards.checks import (
+    DIAGNOSIS_ERRORS,
     assert_close,
+    assert_close_diagnosed,
     assert_unchanged,
     copy_linear,
     generator,
+    matches,
     tolerance,
 )
 
@@ -108,12 +118,12 @@ def _call(module, query, key, value, H=None, **kwargs):
     except RuntimeError as exc:
         if type(exc).__name__ == "BannedCallError":
             raise
-        path = _attempt_file(module)
+        path = attempt_file(module)
         clones = (t.detach().clone() for t in (query, key, value))
         note = _retry_note(module, path, H, *clones, **kwargs)
         if not note:
             raise
-        raise AssertionError(_raised(exc, path) + note) from None
+        raise AssertionError(raised(exc, path) + note) from None
     for name, t in inputs.items():
         assert_unchanged(before[name], t, name)
     return out
@@ -137,68 +147,33 @@ def _float_mask(shape, seed, device, dtype=torch.float32):
 
 # -- diagnosis: known mistakes, computed --------------------------------------------------------
 
-_NEG_INF = float("-inf")
-# what a rerun of the attempt may raise while it is being diagnosed
-_ERRORS = (RuntimeError, TypeError, ValueError, IndexError, AttributeError)
 
-
-def _weights64(module):
-    """{projection: (weight, bias or None)} as the module holds them, float64 on the CPU."""
-    out = {}
-    for name in PROJECTIONS:
-        lin = getattr(module, name)
-        b = None if lin.bias is None else lin.bias.detach().to("cpu", torch.float64)
-        out[name] = (lin.weight.detach().to("cpu", torch.float64), b)
-    return out
-
-
-def _split(t, H, how):
-    """(B, T, E) -> (B, H, T, head_dim); how="view" is the direct view that mixes tokens."""
-    B, T, E = t.shape
-    if how == "view":
-        return t.reshape(B, H, T, E // H)
-    return t.reshape(B, T, H, E // H).transpose(1, 2)
-
-
-def _merge(t, how):
-    """(B, H, T, head_dim) -> (B, T, E); how="view" skips the transpose back."""
-    B, H, T, hs = t.shape
-    if how == "view":
-        return t.reshape(B, T, H * hs)
-    return t.transpose(1, 2).reshape(B, T, H * hs)
-
-
-def _mha64(W, query, key, value, H, blocked=None, fill=_NEG_INF, bias=None, **how):
+def _mha64(
+    W,
+    query,
+    key,
+    value,
+    H,
+    roles=PROJECTIONS[:3],
+    split=None,
+    merge=None,
+    scale=None,
+    out_proj=True,
+    **knobs,
+):
     """Multi-head attention in float64 on the CPU with knobs for known mistakes: the projection
-    used for each of query/key/value (how["roles"]), how["split"]/how["merge"] ("view" drops a
-    transpose), how["scale"], `blocked` (True = score replaced by `fill`), an additive `bias`
-    (scaled with the scores if how["bias_scaled"]), the softmax axis how["dim"], how["after"]
-    (a factor on the probabilities after the softmax) and how["out_proj"]."""
-    q_name, k_name, v_name = how.get("roles", PROJECTIONS[:3])
+    used for each of query/key/value (`roles`), `split`/`merge` ("view" drops a transpose),
+    `scale` (default 1/sqrt(head_dim)), `out_proj` (False: not applied) and attend's `knobs`
+    (`blocked`, `fill`, `bias`, `bias_scaled`, `dim`, `after`)."""
     x = [t.detach().to("cpu", torch.float64) for t in (query, key, value)]
     q, k, v = (
-        _split(F.linear(t, *W[name]), H, how.get("split"))
-        for t, name in zip(x, (q_name, k_name, v_name))
+        split_heads(F.linear(t, *W[name]), H, split) for t, name in zip(x, roles)
     )
-    scale = how.get("scale", 1.0 / math.sqrt(q.size(-1)))
-    s = q @ k.transpose(-2, -1)
-    if bias is not None and how.get("bias_scaled"):
-        s = (s + bias) * scale
-    else:
-        s = s * scale if bias is None else s * scale + bias
-    if blocked is not None:
-        s = s.masked_fill(blocked, fill)
-    w = torch.softmax(s, dim=how.get("dim", -1))
-    if how.get("after") is not None:
-        w = w * how["after"]
-    y = _merge(w @ v, how.get("merge"))
-    return F.linear(y, *W["out_proj"]) if how.get("out_proj", True) else y
+    scale = 1.0 / math.sqrt(q.size(-1)) if scale is None else scale
+    y = merge_heads(attend(q, k, v, scale, **knobs), merge)
+    return F.linear(y, *W["out_proj"]) if out_proj else y
 
 
-_AFTER_SOFTMAX = (
-    "the mask is applied to the probabilities after the softmax, so the rows no longer sum "
-    "to 1: mask the scores before the softmax"
-)
 _ROLE_SWAPS = [
     ("values", "v_proj", "k_proj", (0, 1, 1)),
     ("values", "v_proj", "q_proj", (0, 1, 0)),
@@ -210,27 +185,15 @@ _ROLE_SWAPS = [
 
 def _variants(module, query, key, value, H, attn_mask=None, is_causal=False):
     """[(the mistake in the user's words, a callable computing its output)] for these inputs."""
-    W = _weights64(module)
+    W = weights64(module, PROJECTIONS)
     L, S, E = query.size(1), key.size(1), query.size(2)
-    mask = None if attn_mask is None else attn_mask.detach().to("cpu")
-    is_bool = mask is not None and mask.dtype == torch.bool
-
-    def tril(d):
-        return torch.ones(L, S, dtype=torch.bool).tril(d)
-
-    blocked = ~tril(0) if is_causal else (~mask if is_bool else None)
-    bias = mask.double() if mask is not None and not is_bool else None
+    masking = Masking(L, S, attn_mask, is_causal)
 
     def run(**change):
-        args = {"blocked": blocked, "bias": bias, **change}
+        args = {"blocked": masking.blocked, "bias": masking.bias, **change}
         return lambda: _mha64(W, query, key, value, H, **args)
 
-    found = [
-        (
-            "the scores are scaled by 1/sqrt(embed_dim), not 1/sqrt(head_dim)",
-            run(scale=1.0 / math.sqrt(E)),
-        ),
-        ("the scores are not scaled: divide them by sqrt(head_dim)", run(scale=1.0)),
+    found = head_scale_variants(run, E) + [
         (
             (
                 "the heads were split with a direct view to (B, num_heads, T, head_dim), "
@@ -267,193 +230,21 @@ def _variants(module, query, key, value, H, attn_mask=None, is_causal=False):
     for role, right, wrong, pick in _ROLE_SWAPS:
         why = f"the {role} are projected with {wrong} instead of {right}"
         found.append((why, run(roles=tuple(names[i] for i in pick))))
-    if is_causal:
-        found += [
-            (
-                (
-                    "is_causal=True has no effect: the output matches attention without the "
-                    "causal mask"
-                ),
-                run(blocked=None),
-            ),
-            (
-                (
-                    "the causal mask is shifted by one: each query also sees the next key "
-                    "(query i sees keys 0..i+1)"
-                ),
-                run(blocked=~tril(1)),
-            ),
-            (
-                "the causal mask is shifted by one: query i does not see key i (itself)",
-                run(blocked=~tril(-1)),
-            ),
-            (
-                "the causal mask is flipped: query i sees keys i.. (the future), not 0..i",
-                run(blocked=tril(-1)),
-            ),
-        ]
-        if L != S:
-            found.append(
-                (
-                    (
-                        "the causal mask is aligned bottom-right (tril(diagonal=S - L)); "
-                        "is_causal here is top-left: query i sees keys 0..i"
-                    ),
-                    run(blocked=~tril(S - L)),
-                )
-            )
-    if is_bool:
-        found += [
-            (
-                (
-                    "the bool attn_mask is inverted: True marks the positions that may be "
-                    "attended to (F.scaled_dot_product_attention's convention, the opposite "
-                    "of nn.MultiheadAttention's)"
-                ),
-                run(blocked=mask),
-            ),
-            (
-                "the bool attn_mask has no effect: the output matches attention without it",
-                run(blocked=None),
-            ),
-            (
-                (
-                    "the bool attn_mask is added to the scores as 0/1; a bool mask selects "
-                    "positions (False = score -inf)"
-                ),
-                run(blocked=None, bias=mask.double()),
-            ),
-        ]
-    if bias is not None:
-        found += [
-            (
-                (
-                    "the float attn_mask has no effect on the output: a float mask is added "
-                    "to the scores"
-                ),
-                run(bias=None),
-            ),
-            (
-                (
-                    "the float attn_mask is multiplied by the scale too: add it after "
-                    "scaling the scores"
-                ),
-                run(bias_scaled=True),
-            ),
-            (_AFTER_SOFTMAX, run(bias=None, after=bias.exp())),
-        ]
-    if blocked is not None:
-        found += [
-            (
-                (
-                    "blocked positions get a score of 0 instead of -inf, so they still get "
-                    "weight exp(0) after the softmax"
-                ),
-                run(fill=0.0),
-            ),
-            (_AFTER_SOFTMAX, run(blocked=None, after=(~blocked).double())),
-        ]
-    return found
-
-
-def _matches(actual, variant, atol, rtol) -> bool:
-    """Same shape and every value within the tolerance of assert_close (nan/inf where equal)."""
-    return actual.shape == variant.shape and bool(
-        torch.isclose(actual, variant, rtol=rtol, atol=atol, equal_nan=True).all()
-    )
-
-
-def diagnose(actual, expected, variants, atol: float, rtol: float) -> str:
-    """Words for a failed comparison: the known mistakes whose output (computed from the
-    reference math) the attempt's output equals within the tolerance. A variant that the
-    reference itself would match names nothing; a variant that cannot be computed is skipped."""
-    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
-        return ""
-    a = actual.detach().to("cpu", torch.float64)
-    e = expected.detach().to("cpu", torch.float64)
-    found = []
-    for why, compute in variants:
-        if why in found:
-            continue
-        try:
-            v = compute().detach().to("cpu", torch.float64)
-        except _ERRORS:
-            continue
-        if not _matches(e, v, atol, rtol) and _matches(a, v, atol, rtol):
-            found.append(why)
-    if len(found) <= 1:
-        return "".join(
-            f"\nlikely bug (the values match this mistake): {why}" for why in found
-        )
-    return "".join(
-        [
-            (
-                "\nlikely bug, one of these (the values match each; this input cannot tell "
-                "them apart):"
-            )
-        ]
-        + [f"\n  - {why}" for why in found]
-    )
-
-
-def _check(out, expected, variants, context, atol=None, rtol=None):
-    """assert_close; on failure, the diagnosis of `variants()` (computed only then)."""
-    try:
-        assert_close(out, expected, atol=atol, rtol=rtol, context=context)
-    except AssertionError as exc:
-        default_atol, default_rtol = tolerance(expected.dtype)
-        note = diagnose(
-            out,
-            expected,
-            variants(),
-            default_atol if atol is None else atol,
-            default_rtol if rtol is None else rtol,
-        )
-        if not note:
-            raise
-        raise AssertionError(str(exc) + note) from None
-
-
-class _DtypeMix(TorchFunctionMode):
-    """Finds the first operation of the attempt that combines a tensor of the low-precision
-    dtype with a float32/float64 one (which promotes the result), and the attempt's line."""
-
-    def __init__(self, low, path):
-        super().__init__()
-        self.low, self.path, self.found = low, path, None
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if self.found is None:
-            tensors = [
-                t
-                for t in (*args, *kwargs.values())
-                if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dim() > 0
-            ]
-            wide = [t for t in tensors if t.dtype in (torch.float32, torch.float64)]
-            if wide and any(t.dtype == self.low for t in tensors):
-                frame = sys._getframe(1)
-                while frame is not None and frame.f_code.co_filename != self.path:
-                    frame = frame.f_back
-                if frame is not None:
-                    name = getattr(func, "__name__", str(func)).strip("_")
-                    self.found = (name, wide[0], frame.f_lineno)
-        return func(*args, **kwargs)
-
-
-def _dtype_mix_note(run, low, path) -> str:
-    """Reruns the attempt (`run()`) tracing dtypes; words for the first promoting operation."""
-    tracer = _DtypeMix(low, path)
-    with contextlib.suppress(*_ERRORS), tracer:  # the rerun fails like the run did
-        run()
-    if tracer.found is None:
-        return ""
-    name, wide, line = tracer.found
-    return (
-        f"\nlikely bug (traced in the {low} run): on your line {line}, `{name}` combines a "
-        f"{low} tensor with a {wide.dtype} tensor of shape {tuple(wide.shape)}, which "
-        f"promotes the result to {wide.dtype}: create masks and constants in the inputs' "
-        "dtype (dtype=query.dtype), or cast back"
+    return found + masking.variants(
+        run,
+        bottom_right=(
+            "the causal mask is aligned bottom-right (tril(diagonal=S - L)); is_causal here "
+            "is top-left: query i sees keys 0..i"
+        ),
+        bool_inverted=(
+            "the bool attn_mask is inverted: True marks the positions that may be attended "
+            "to (F.scaled_dot_product_attention's convention, the opposite of "
+            "nn.MultiheadAttention's)"
+        ),
+        bias_scaled=(
+            "the float attn_mask is multiplied by the scale too: add it after scaling the "
+            "scores"
+        ),
     )
 
 
@@ -462,8 +253,11 @@ def _retry_note(module, path, H, query, key, value, **kwargs) -> str:
     (with is_causal) on the same data cut to L == S."""
     low = query.dtype in (torch.float16, torch.bfloat16)
     if low:
-        note = _dtype_mix_note(
-            lambda: module(query, key, value, **kwargs), query.dtype, path
+        note = dtype_mix_note(
+            lambda: module(query, key, value, **kwargs),
+            query.dtype,
+            path,
+            "create masks and constants in the inputs' dtype (dtype=query.dtype), or cast back",
         )
         if note:
             return note
@@ -473,7 +267,7 @@ def _retry_note(module, path, H, query, key, value, **kwargs) -> str:
         q, k, v = query[:, :n], key[:, :n], value[:, :n]
         try:
             out = module(q, k, v, **kwargs)
-        except _ERRORS:
+        except DIAGNOSIS_ERRORS:
             return ""
         if H is None or not isinstance(out, torch.Tensor):
             return ""
@@ -484,7 +278,7 @@ def _retry_note(module, path, H, query, key, value, **kwargs) -> str:
         expected = _expected(
             ref, q.cpu(), k.cpu(), v.cpu(), is_causal=True, num_heads=H
         )
-        if _matches(
+        if matches(
             out.detach().to("cpu", torch.float64),
             expected.to(torch.float64),
             2 * atol if low else atol,
@@ -496,21 +290,6 @@ def _retry_note(module, path, H, query, key, value, **kwargs) -> str:
                 "query i seeing keys 0..i"
             )
     return ""
-
-
-def _raised(exc, path) -> str:
-    """The exception as the grader shows it: type, the attempt's line, message."""
-    line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == path:
-            line = frame.lineno
-    where = f" (your line {line})" if line else ""
-    return f"{type(exc).__name__}{where}: {exc}"
-
-
-def _attempt_file(module) -> str:
-    code = getattr(type(module).forward, "__code__", None)
-    return code.co_filename if code is not None else ""
 
 
 # (B, L, E, num_heads): odd sizes, head_dim 11, batch 1, a single head, many heads.
@@ -525,7 +304,7 @@ def test_self_attention_matches_torch(impl, device, case, bias):
     x = _randn((B, L, E), 2, device)
     out = _call(module, x, x, x)
     ref = _reference(module, E, H, bias, device)
-    _check(
+    assert_close_diagnosed(
         out,
         _expected(ref, x, x, x, num_heads=H),
         lambda: _variants(module, x, x, x, H),
@@ -548,7 +327,7 @@ def test_cross_attention_matches_torch(impl, device, B, L, S, bias):
     out = _call(module, q, k, v)
     ref = _reference(module, E, H, bias, device)
     ctx = f"cross-attention, query (B={B}, L={L}, E={E}), key/value (S={S}), num_heads={H}, bias={bias}"
-    _check(
+    assert_close_diagnosed(
         out,
         _expected(ref, q, k, v, num_heads=H),
         lambda: _variants(module, q, k, v, H),
@@ -580,7 +359,7 @@ def test_attn_mask(impl, device, mask_shape, kind):
         "True = may attend" if kind == "bool" else "added to the scores, some -inf"
     )
     ctx = f"{kind} attn_mask {mask_shape} ({meaning}), B={B} L={L} S={S} num_heads={H}"
-    _check(
+    assert_close_diagnosed(
         out,
         _expected(ref, q, k, v, attn_mask=mask, num_heads=H),
         lambda: _variants(module, q, k, v, H, attn_mask=mask),
@@ -601,7 +380,7 @@ def test_is_causal(impl, device, L, S):
     out = _call(module, q, k, v, H=H, is_causal=True)
     ref = _reference(module, E, H, True, device)
     ctx = f"is_causal=True, L={L}, S={S}: query i sees keys 0..i (top-left aligned)"
-    _check(
+    assert_close_diagnosed(
         out,
         _expected(ref, q, k, v, is_causal=True, num_heads=H),
         lambda: _variants(module, q, k, v, H, is_causal=True),
@@ -691,7 +470,7 @@ def test_low_precision_keeps_dtype(impl, device, dtype):
         _randn((B, T, E), seed, device, dtype)
         for T, seed in ((L, 23), (S, 24), (S, 25))
     )
-    _check(
+    assert_close_diagnosed(
         _call(module, q, k, v, H=H),
         _expected(ref, q, k, v, num_heads=H),
         lambda: _variants(module, q, k, v, H),
@@ -701,7 +480,7 @@ def test_low_precision_keeps_dtype(impl, device, dtype):
     )
     x = q
     out = _call(module, x, x, x, H=H, is_causal=True)
-    _check(
+    assert_close_diagnosed(
         out,
         _expected(ref, x, x, x, is_causal=True, num_heads=H),
         lambda: _variants(module, x, x, x, H, is_causal=True),
@@ -711,7 +490,7 @@ def test_low_precision_keeps_dtype(impl, device, dtype):
     )
     mask = _bool_mask((B, 1, L, S), 26, device)
     out = _call(module, q, k, v, H=H, attn_mask=mask)
-    _check(
+    assert_close_diagnosed(
         out,
         _expected(ref, q, k, v, attn_mask=mask, num_heads=H),
         lambda: _variants(module, q, k, v, H, attn_mask=mask),

@@ -8,7 +8,13 @@ within the test's tolerance while the right answer does not."""
 import pytest
 import torch
 
-from cards.checks import assert_close, assert_unchanged, generator, tolerance
+from cards.checks import (
+    assert_close,
+    assert_close_diagnosed,
+    assert_unchanged,
+    generator,
+    tolerance,
+)
 
 SHAPES = [(1, 1, 8), (2, 7, 33), (3, 5), (4, 2, 3, 64)]
 DEFAULT_EPS = 1e-6
@@ -96,44 +102,25 @@ def _variants(x, weight, eps, upstream=None, eps_matters=False):
     }
 
 
-def _matches(actual, variant, atol, rtol) -> bool:
-    """Same shape and every value within the tolerance of assert_close (nan/inf where equal)."""
-    return actual.shape == variant.shape and bool(
-        torch.isclose(actual, variant, rtol=rtol, atol=atol, equal_nan=True).all()
-    )
-
-
-def diagnose(actual, expected, variants: dict, atol: float, rtol: float) -> str:
-    """Words for a failed comparison: the known mistakes (variants computed from the reference
-    math) whose result the attempt's output equals within the tolerance. A variant that the
-    right answer would match names nothing."""
-    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
-        return ""
-    a = actual.detach().to("cpu", torch.float64)
-    e = expected.detach().to("cpu", torch.float64)
-    found = [
-        why
-        for why, variant in variants.items()
-        if not _matches(e, variant, atol, rtol) and _matches(a, variant, atol, rtol)
-    ]
-    return "".join(
-        f"\nlikely bug (the values match this mistake): {why}" for why in found
-    )
-
-
 def _compare(out, expected, x, module, eps, context, what="output", **kwargs):
     """assert_close; on failure, the diagnosis of the known mistakes appended."""
     atol, rtol = tolerance(expected.dtype)
     atol, rtol = kwargs.get("atol", atol), kwargs.get("rtol", rtol)
-    try:
-        assert_close(out, expected, what=what, atol=atol, rtol=rtol, context=context)
-    except AssertionError as exc:
-        upstream = kwargs.get("upstream")
-        variants = _variants(
-            x, module.weight, eps, upstream, kwargs.get("eps_matters", False)
-        )
-        words = diagnose(out, expected, variants, atol, rtol)
-        raise AssertionError(f"{exc}{words}") from None
+    assert_close_diagnosed(
+        out,
+        expected,
+        lambda: _variants(
+            x,
+            module.weight,
+            eps,
+            kwargs.get("upstream"),
+            kwargs.get("eps_matters", False),
+        ),
+        what=what,
+        atol=atol,
+        rtol=rtol,
+        context=context,
+    )
 
 
 def make(impl, dim, device, dtype=torch.float32, eps=None, seed=0):

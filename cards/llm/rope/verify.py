@@ -13,7 +13,12 @@ import warnings
 import pytest
 import torch
 
-from cards.checks import assert_close, assert_unchanged, generator, tolerance
+from cards.checks import (
+    assert_close_diagnosed,
+    assert_unchanged,
+    generator,
+    tolerance,
+)
 
 
 @functools.cache
@@ -150,31 +155,6 @@ def _variants(x, positions, base, upstream=None):
     }
 
 
-def _matches(actual, variant, atol, rtol) -> bool:
-    """Same shape and every value within the tolerance of assert_close."""
-    return actual.shape == variant.shape and bool(
-        torch.isclose(actual, variant, rtol=rtol, atol=atol).all()
-    )
-
-
-def diagnose(actual, expected, variants: dict, atol: float, rtol: float) -> str:
-    """Words for a failed comparison: the known mistakes (variants computed from the reference
-    math) whose result the attempt's output equals within the tolerance. A variant that the
-    right answer would match names nothing."""
-    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
-        return ""
-    a = actual.detach().to("cpu", torch.float64)
-    e = expected.detach().to("cpu", torch.float64)
-    found = [
-        why
-        for why, variant in variants.items()
-        if not _matches(e, variant, atol, rtol) and _matches(a, variant, atol, rtol)
-    ]
-    return "".join(
-        f"\nlikely bug (the values match this mistake): {why}" for why in found
-    )
-
-
 def _atol(x, positions, dtype):
     atol, rtol = tolerance(dtype)
     if dtype == torch.float32:
@@ -206,11 +186,14 @@ def _check(impl, x, positions=None, base=None, context=""):
     where = (
         f"x of shape {tuple(x.shape)} {str(x.dtype).replace('torch.', '')}, " + context
     )
-    try:
-        assert_close(out, expected, atol=atol, rtol=rtol, context=where)
-    except AssertionError as exc:
-        words = diagnose(out, expected, _variants(x, pos, base), atol, rtol)
-        raise AssertionError(f"{exc}{words}") from None
+    assert_close_diagnosed(
+        out,
+        expected,
+        lambda: _variants(x, pos, base),
+        atol=atol,
+        rtol=rtol,
+        context=where,
+    )
     return out
 
 
@@ -280,9 +263,11 @@ def test_gradient_wrt_x(impl, device):
     (out * upstream).sum().backward()
     (_hf_rope(ref_x, positions, 10000.0) * upstream).sum().backward()
     assert x.grad is not None, "no gradient reached x"
-    try:
-        assert_close(x.grad, ref_x.grad, what="gradient of x", atol=1e-5, rtol=1e-4)
-    except AssertionError as exc:
-        variants = _variants(x, positions, 10000.0, upstream=upstream)
-        words = diagnose(x.grad, ref_x.grad, variants, atol=1e-5, rtol=1e-4)
-        raise AssertionError(f"{exc}{words}") from None
+    assert_close_diagnosed(
+        x.grad,
+        ref_x.grad,
+        lambda: _variants(x, positions, 10000.0, upstream=upstream),
+        what="gradient of x",
+        atol=1e-5,
+        rtol=1e-4,
+    )

@@ -7,7 +7,7 @@ The function takes no tensor input, so its table is built on the CPU whatever th
 import pytest
 import torch
 
-from cards.checks import assert_close
+from cards.checks import assert_close, likely_bug
 
 # (seq_len, d_model): a single position, the smallest even width, odd lengths, widths that are
 # not powers of two, and long tables where float32 angles (up to seq_len - 1 rad) lose digits.
@@ -80,8 +80,9 @@ def _variants(seq_len, d_model, base):
     return found
 
 
-def diagnose(actual, expected, variants: dict) -> str:
-    """Words for a failed comparison: the known mistakes whose table the output equals.
+def _diagnose_table(actual, expected, variants: dict) -> str:
+    """Words for a failed comparison: the known mistakes whose table the output equals. (Not
+    cards.checks.diagnose: its tolerance is one atol/rtol; here it follows each entry's angle.)
 
     Each entry may differ from its float64 value by float32 rounding of its angle (about 1e-6 of
     the angle, exponent included); entries whose angle is too large for that to mean anything
@@ -100,9 +101,7 @@ def diagnose(actual, expected, variants: dict) -> str:
         matches = ((a - table).abs() <= tol)[usable].all()
         if differs and matches:
             found.append(why)
-    return "".join(
-        f"\nlikely bug (the values match this mistake): {why}" for why in found
-    )
+    return likely_bug(found)
 
 
 def _check(impl, seq_len, d_model, base=None):
@@ -123,7 +122,7 @@ def _check(impl, seq_len, d_model, base=None):
     try:
         assert_close(out, expected, atol=_atol(seq_len), rtol=0, context=context)
     except AssertionError as exc:
-        words = diagnose(out, expected, _variants(seq_len, d_model, base))
+        words = _diagnose_table(out, expected, _variants(seq_len, d_model, base))
         raise AssertionError(f"{exc}{words}") from None
 
 
@@ -150,7 +149,7 @@ def test_position_zero_is_sin0_cos0(impl, device):
     row0 = out[0].detach().to("cpu", torch.float64)
     expected = torch.tensor([0.0, 1.0] * 4, dtype=torch.float64)
     if not torch.allclose(row0, expected, atol=1e-6):
-        words = diagnose(out, _expected(5, 8), _variants(5, 8, 10000.0))
+        words = _diagnose_table(out, _expected(5, 8), _variants(5, 8, 10000.0))
         raise AssertionError(
             f"row 0 (position 0) expected {expected.tolist()} (sin 0, cos 0, ...), got "
             f"{[round(v, 4) for v in row0.tolist()]}{words}"
