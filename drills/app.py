@@ -110,12 +110,11 @@ Progress = namedtuple(
 
 
 def _progress(attempts, catalog, now: datetime) -> list[Progress]:
-    from engine.attempt import clock
-
     shown = []
     for a in attempts:
         started, deadline = from_iso(a["started_at"]), from_iso(a["deadline_at"])
-        used, left = clock(started, deadline, now)
+        used = (now - started).total_seconds()
+        left = (deadline - now).total_seconds()  # negative when over the target
         title = catalog[a["card"]].title if a["card"] in catalog else a["card"]
         best = (a["best_passed"], a["best_total"])
         shown.append(

@@ -1,7 +1,7 @@
 """An attempt's rules: each check folds into a running summary; the summary, the clock and
 the hints seen give the outcome and its SM-2 quality. Pure.
 
-Quality is measured, not self-rated (engine.quality): 5 a first check passing in time, 4 in
+Quality is measured, not self-rated: 5 a first check passing in time, 4 in
 time after failed checks, 3 passed late, 2 gave up with most tests passing, 1 gave up with
 some, 0 with none. Hints cost quality: the contract's key points cap it at 4, the approach
 at 3, and the reference ends the attempt as a give-up, as `drill solution` does during one."""
@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from engine.quality import Outcome, quality_of
+from engine.sm2 import Quality
+
+# An ended attempt, as quality_of needs it: passed (ended with a passing check), failed checks
+# (before the passing one, or all when it did not pass), elapsed and target seconds, and the
+# best share of tests passing in any check (0 when never checked).
+Outcome = namedtuple("Outcome", "passed failed_checks elapsed_s target_s best_fraction")
 
 # What an attempt keeps of its checks: the checks so far, the failed ones before a pass, and
 # the best share of tests passing (as passed/total, for "best 7/10 tests").
@@ -19,6 +24,20 @@ EMPTY = Summary(0, 0, 0, 0)
 
 HINT_CAPS = {0: 5, 1: 4, 2: 3}  # hint levels seen -> the highest quality a pass can get
 REFERENCE_LEVEL = 3  # the last hint: the reference, which ends the attempt as a give-up
+
+
+def quality_of(outcome: Outcome) -> Quality:
+    """5 first check in time; 4 in time after failed checks; 3 passed late;
+    2 failed with most tests passing; 1 failed; 0 nothing working or blank."""
+    if outcome.passed:
+        if outcome.elapsed_s > outcome.target_s:
+            return Quality.PASSED_SLOW
+        return Quality.PERFECT if outcome.failed_checks == 0 else Quality.PASSED
+    if outcome.best_fraction > 0.5:
+        return Quality.NEARLY
+    if outcome.best_fraction > 0:
+        return Quality.FAILED
+    return Quality.BLACKOUT
 
 
 def fold(summary: Summary, status: str, passed: int, failed: int) -> Summary:
@@ -58,8 +77,3 @@ def gave_up_quality(summary: Summary, elapsed_s: float, target_s: float) -> int:
             Outcome(False, summary.checks, elapsed_s, target_s, best_fraction(summary))
         )
     )
-
-
-def clock(started, deadline, now) -> tuple[float, float]:
-    """(seconds used, seconds left: negative when over the target)."""
-    return (now - started).total_seconds(), (deadline - now).total_seconds()

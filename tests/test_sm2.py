@@ -2,7 +2,7 @@ from fractions import Fraction
 
 import pytest
 
-from engine.quality import Outcome, quality_of
+from engine.attempt import Outcome, quality_of
 from engine.sm2 import Quality, review
 
 # (quality, repetitions, interval, easiness) after each step, from a new card (0, 0, 2.5)
