@@ -39,7 +39,7 @@ def start(
     db = store()
     opened = db.open_attempts()
     if slug is None:
-        if opened and not restart:
+        if opened:  # resume (or with --restart, start over) the open attempt
             slug = opened[0]["card"]
         else:
             slug = plan.next_card(day.lines)
@@ -75,6 +75,11 @@ def start(
     blank = render_blank(c, now.astimezone())
     rollover = setting(db.settings(), "rollover_hour")
     with db.transaction():  # the file is written inside it: both happen, or neither
+        again = next((a for a in db.open_attempts() if a["card"] == slug), None)
+        if again is not None and (current is None or again["id"] != current["id"]):
+            raise DrillError(  # another `drill start` of this card just won the race
+                f"an attempt at `{slug}` was just started elsewhere: `drill start {slug}` resumes it"
+            )
         # a restart grades nothing: the old attempt ends unrecorded
         if current is not None:
             db.update(
