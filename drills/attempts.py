@@ -154,6 +154,9 @@ def target(path, slug: str | None, record: bool = True) -> Target:
     from pathlib import Path
 
     db = store() if record else reader()
+    if record:
+        with db.transaction():
+            pass  # can it record? Say so before grading, not after (--no-record grades only)
     attempt = None
     if path is None:
         attempt = _open_attempt(db, slug, "check")

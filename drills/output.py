@@ -95,7 +95,8 @@ def show_today(t, json_: bool) -> None:
         return echo_json(_today_json(t))
     done = sum(1 for line in t.lines if line.status == "done")
     echo(
-        f"{t.day:%A %d %B %Y} — plan: {len(t.lines)} cards, {t.planned_minutes} min "
+        f"{t.day:%A %d %B %Y} — plan: {len(t.lines)} card{'s' * (len(t.lines) != 1)}, "
+        f"{t.planned_minutes} min "
         f"(budget {t.budget_minutes}); {done} done, {t.spent_minutes} min spent today"
     )
     for p in t.in_progress:
@@ -122,7 +123,7 @@ def show_today(t, json_: bool) -> None:
         if t.in_progress:
             echo("\nNext: drill check  (or drill hint, drill giveup, drill abandon)")
         elif pending:
-            echo(f"\nNext: drill start  ({pending[0].card})")
+            echo(f"\nNext: drill start ({pending[0].card})")
         else:
             echo("\nToday's plan is done.")
         echo(
