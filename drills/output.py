@@ -84,7 +84,7 @@ def _today_json(t) -> dict:
         "new_limit": t.new_limit,
         "plan_saved": t.saved is True,
         "in_progress": [_progress_json(p) for p in t.in_progress],
-        "plan": [{**line._asdict(), "position": line.pos} for line in t.lines],
+        "plan": [line._asdict() for line in t.lines],
         "later": [e._asdict() for e in t.later],
         "waiting": t.waiting,
     }
