@@ -13,7 +13,7 @@ from drills.errors import DrillError
 from engine import paths
 from engine.catalog import Card, CardError, load_catalog
 from engine.clock import from_iso, iso, study_day
-from engine.queue import CardInfo
+from engine.queue import CardInfo, candidates
 from engine.reader import Reader, StoreError, open_reader
 
 LIMITS = {  # setting -> (lowest, highest, what it is)
@@ -165,15 +165,11 @@ def today(now: datetime, budget: int | None = None, new: int | None = None) -> T
             for r in source.plan(day.isoformat())
         ]
 
+    found = candidates(list(info.values()), states, day, passed)
+
     def additions(items):
         return plan.additions(
-            items,
-            info,
-            states,
-            day,
-            budget_minutes=budget,
-            new_limit=new,
-            passed=passed,
+            items, info, states, day, found, budget_minutes=budget, new_limit=new
         )
 
     items = stored(db)
@@ -199,19 +195,14 @@ def today(now: datetime, budget: int | None = None, new: int | None = None) -> T
         day,
         lines,
         _progress(opened, catalog, now),
-        plan.later(info, states, day, passed, items),
-        plan.waiting(info, states, day, passed),
+        plan.later(found, items),
+        found[2],  # new cards waiting on prerequisites
         budget,
         sum(i.minutes for i in items),
         spent_minutes(db, day.isoformat()),
         new,
         saved,
     )
-
-
-def status(now: datetime):
-    """The attempts in progress, and today's plan."""
-    return today(now)
 
 
 def catalog_rows(now: datetime) -> list[dict]:

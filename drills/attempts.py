@@ -18,9 +18,10 @@ Started = namedtuple("Started", "card path started deadline resumed")
 
 
 def _describe(a, now: datetime) -> str:
-    left = (from_iso(a["deadline_at"]) - now).total_seconds() / 60
-    clock = f"{left:.0f} min left" if left >= 0 else f"{-left:.0f} min over"
-    return f"`{a['card']}` (started {from_iso(a['started_at']).astimezone():%H:%M}, {clock})"
+    from drills.output import clock
+
+    left = (from_iso(a["deadline_at"]) - now).total_seconds()
+    return f"`{a['card']}` (started {from_iso(a['started_at']).astimezone():%H:%M}, {clock(left)})"
 
 
 def start(
@@ -82,11 +83,8 @@ def start(
             )
         # a restart grades nothing: the old attempt ends unrecorded
         if current is not None:
-            db.update(
-                "attempts",
-                {"id": current["id"]},
-                {"ended_at": iso(now), "outcome": "restarted"},
-                only_if="ended_at is null",
+            db.update_open_attempt(
+                current["id"], {"ended_at": iso(now), "outcome": "restarted"}
             )
         db.insert(
             "attempts",
@@ -220,9 +218,7 @@ def record_verdict(
         if a["ended_at"]:
             return Checked(verdict, dict(a), None, None, None, late=True)
         summary = rules.fold(
-            rules.Summary(
-                a["checks"], a["failed_checks"], a["best_passed"], a["best_total"]
-            ),
+            rules.summary_of(a),
             verdict["status"],
             verdict["passed"],
             verdict["failed"],
@@ -239,7 +235,7 @@ def record_verdict(
             source = "check" if quality is None else "override"
             review = _review(db, t.card.slug, q, started, now, source)
             values.update(ended_at=iso(now), outcome="pass", quality=q)
-        db.update("attempts", {"id": a["id"]}, values, only_if="ended_at is null")
+        db.update_open_attempt(a["id"], values)
         a = db.attempt(a["id"])
     progress = _progress([a], {t.card.slug: t.card}, now)[0]
     return Checked(verdict, dict(a), review, q, elapsed, progress)
@@ -279,9 +275,7 @@ def give_up(
     with db.transaction():
         a = _open_attempt(db, slug, action.replace(" ", ""))
         c = card(a["card"])
-        summary = rules.Summary(
-            a["checks"], a["failed_checks"], a["best_passed"], a["best_total"]
-        )
+        summary = rules.summary_of(a)
         started = from_iso(a["started_at"])
         elapsed = (now - started).total_seconds()
         q = (
@@ -292,11 +286,8 @@ def give_up(
         review = _review(
             db, c.slug, q, started, now, source if quality is None else "override"
         )
-        db.update(
-            "attempts",
-            {"id": a["id"]},
-            {"ended_at": iso(now), "outcome": "giveup", "quality": q},
-            only_if="ended_at is null",
+        db.update_open_attempt(
+            a["id"], {"ended_at": iso(now), "outcome": "giveup", "quality": q}
         )
     return GaveUp(c, q, review, (c.path / "reference.py").read_text(encoding="utf-8"))
 
@@ -306,12 +297,7 @@ def abandon(slug: str | None, now: datetime) -> str:
     db = store()
     with db.transaction():
         a = _open_attempt(db, slug, "abandon")
-        db.update(
-            "attempts",
-            {"id": a["id"]},
-            {"ended_at": iso(now), "outcome": "abandoned"},
-            only_if="ended_at is null",
-        )
+        db.update_open_attempt(a["id"], {"ended_at": iso(now), "outcome": "abandoned"})
     return a["card"]
 
 
@@ -328,12 +314,7 @@ def hint(slug: str | None, now: datetime) -> Hint:
         c = card(a["card"])
         level = a["hints"] + 1
         if level < REFERENCE_LEVEL:
-            db.update(
-                "attempts",
-                {"id": a["id"]},
-                {"hints": level},
-                only_if="ended_at is null",
-            )
+            db.update_open_attempt(a["id"], {"hints": level})
     if level < REFERENCE_LEVEL:
         text = c.hints[level - 1] if len(c.hints) >= level else c.contract
         return Hint(c, level, text, HINT_CAPS[level], None)

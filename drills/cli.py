@@ -74,7 +74,7 @@ def drill_list(json_):
 @light("status")
 def drill_status(json_):
     """Show the attempt in progress: time, checks, best result."""
-    show_status(app.status(_now()), json_)
+    show_status(app.today(_now()), json_)
 
 
 @cli.command(name="show")

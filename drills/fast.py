@@ -89,7 +89,7 @@ def run(argv: list[str]) -> bool:
         elif command == "list":
             show_list(app.catalog_rows(now()), json_)
         else:
-            show_status(app.status(now()), json_)
+            show_status(app.today(now()), json_)
     except expected_errors() as exc:
         sys.stderr.write(f"Error: {exc}\n")  # as click.ClickException prints it
         sys.exit(1)

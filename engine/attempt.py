@@ -40,6 +40,11 @@ def quality_of(outcome: Outcome) -> Quality:
     return Quality.BLACKOUT
 
 
+def summary_of(row) -> Summary:
+    """The summary an attempt row keeps (columns named as Summary's fields)."""
+    return Summary(*(row[f] for f in Summary._fields))
+
+
 def fold(summary: Summary, status: str, passed: int, failed: int) -> Summary:
     """The summary after one more check (a check after a pass changes nothing)."""
     checks, failed_checks, best_passed, best_total = summary

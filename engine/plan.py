@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, namedtuple
 from datetime import date
 
-from engine.queue import CardInfo, candidates, fit
+from engine.queue import CardInfo, fit
 
 # A stored plan row.
 Item = namedtuple("Item", "pos card kind minutes reason")
@@ -23,13 +23,14 @@ def additions(
     cards: dict[str, CardInfo],
     states: dict,
     day: date,
+    found: tuple,
     *,
     budget_minutes: int,
     new_limit: int,
-    passed: set[str],
 ) -> list[Item]:
-    """The items to append to `stored` now: the whole plan when nothing is stored yet."""
-    due, new, _ = candidates(list(cards.values()), states, day, passed)
+    """The items to append to `stored` now: the whole plan when nothing is stored yet.
+    `found`: engine.queue.candidates for this day."""
+    due, new, _ = found
     introduced = sum(1 for s in states.values() if s.first_day == day.isoformat())
     pos = max((i.pos for i in stored), default=0)
     if not stored:
@@ -99,13 +100,8 @@ def next_card(shown: list[Line]) -> str | None:
     return next((line.card for line in shown if line.status != "done"), None)
 
 
-def waiting(cards: dict[str, CardInfo], states: dict, day: date, passed) -> dict:
-    """New cards held back by prerequisites not yet passed: {card: [missing]}."""
-    return candidates(list(cards.values()), states, day, passed)[2]
-
-
-def later(cards, states, day, passed, items: list[Item]) -> list:
+def later(found: tuple, items: list[Item]) -> list:
     """Due or new cards not in the plan (over the budget or the new-card limit)."""
-    due, new, _ = candidates(list(cards.values()), states, day, passed)
+    due, new, _ = found
     planned = {i.card for i in items}
     return [e for e in due + new if e.slug not in planned]

@@ -143,11 +143,6 @@ class Reader:
     def attempts_on(self, day: str) -> list[sqlite3.Row]:
         return self._rows("select * from attempts where day = ? order by id", (day,))
 
-    def checks_for(self, attempt_id: int) -> list[sqlite3.Row]:
-        return self._rows(
-            "select * from checks where attempt_id = ? order by id", (attempt_id,)
-        )
-
     def plan(self, day: str) -> list[sqlite3.Row]:
         return self._rows("select * from plans where day = ? order by pos", (day,))
 

@@ -127,6 +127,13 @@ class Store(Reader):
         sql = f"insert into {table} ({names}) values ({marks}) on conflict({key}) do update set {sets}"
         self._run(sql, tuple(row.values()))
 
+    def update_open_attempt(self, attempt_id: int, values: dict) -> int:
+        """Change an attempt that has not ended yet (1), or nothing if it has (0): of two
+        actions racing to end one attempt, only the first does."""
+        return self.update(
+            "attempts", {"id": attempt_id}, values, only_if="ended_at is null"
+        )
+
     def set_setting(self, key: str, value: str) -> None:
         with self.transaction():
             self.upsert("settings", {"key": key, "value": value}, "key")

@@ -3,8 +3,8 @@
 from collections import Counter
 from datetime import date
 
-from engine.plan import Item, additions, later, lines, next_card, waiting
-from engine.queue import CardInfo
+from engine.plan import Item, additions, later, lines, next_card
+from engine.queue import CardInfo, candidates
 from engine.schedule import CardState
 
 DAY = date(2026, 11, 29)
@@ -25,15 +25,20 @@ def state(
     return CardState(card, 2, interval, 250, due, again_on, last, 0, 2, first_day, 1)
 
 
+def found(states=None, passed=frozenset()):
+    """engine.queue.candidates for DAY: (due, new, waiting)."""
+    return candidates(list(CARDS.values()), states or {}, DAY, set(passed))
+
+
 def plan(stored=(), states=None, budget=120, new=3, passed=frozenset()):
     return additions(
         list(stored),
         CARDS,
         states or {},
         DAY,
+        found(states, passed),
         budget_minutes=budget,
         new_limit=new,
-        passed=set(passed),
     )
 
 
@@ -46,7 +51,7 @@ def test_new_cards_by_frequency_with_prerequisites_and_estimates_marked():
     assert cards(fresh) == ["attention", "rmsnorm", "kl"]  # mha waits for attention
     assert [i.pos for i in fresh] == [1, 2, 3]
     assert "est. ~20%" in fresh[2].reason and "est." not in fresh[0].reason
-    assert waiting(CARDS, {}, DAY, set()) == {"mha": ["attention"]}
+    assert found()[2] == {"mha": ["attention"]}
     states = {"attention": state("attention", "2026-12-20")}
     assert cards(plan(states=states, passed={"attention"})) == ["mha", "rmsnorm", "kl"]
 
@@ -69,7 +74,7 @@ def test_budget_and_new_limit():
     }
     fresh = plan(states=states, budget=25, new=1)
     assert cards(fresh) == ["rmsnorm", "kl"]
-    assert [e.slug for e in later(CARDS, states, DAY, set(), fresh)] == ["attention"]
+    assert [e.slug for e in later(found(states), fresh)] == ["attention"]
     assert cards(plan(budget=500, new=1)) == ["attention"]
 
 
