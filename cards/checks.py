@@ -195,3 +195,56 @@ def assert_close_diagnosed(
         if not note:
             raise
         raise AssertionError(str(exc) + note) from None
+
+
+# -- the card kit: inputs, masks and calls every verifier needs --------------------------------
+
+
+def randn(
+    shape,
+    seed: int,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    scale: float = 1.0,
+) -> torch.Tensor:
+    """Seeded normal values, drawn on the CPU (the same numbers on every device) and then
+    moved, so a CPU run and a CUDA run of one test see the same input."""
+    x = torch.randn(tuple(shape), generator=generator(seed), dtype=torch.float64) * scale
+    return x.to(device=device, dtype=dtype)
+
+
+def causal_mask(L: int, S: int | None = None, device: str = "cpu") -> torch.Tensor:
+    """Bool (L, S), True where query i may see key j: j <= i. Aligned top-left, as SDPA's
+    is_causal: query i sees keys 0..i whatever S is."""
+    S = L if S is None else S
+    return torch.ones(L, S, dtype=torch.bool, device=device).tril()
+
+
+def sliding_window_mask(N: int, window: int, device: str = "cpu") -> torch.Tensor:
+    """Bool (N, N), True where key j is visible to query i: i - window < j <= i."""
+    i = torch.arange(N, device=device)[:, None]
+    j = torch.arange(N, device=device)[None, :]
+    return (j <= i) & (j > i - window)
+
+
+def padding_mask(lengths, T: int, device: str = "cpu") -> torch.Tensor:
+    """Bool (B, T), True on the first lengths[b] positions of each row (right padding)."""
+    lengths = torch.as_tensor(lengths, device=device)
+    return torch.arange(T, device=device)[None, :] < lengths[:, None]
+
+
+def call(fn, *args, what: str | None = None, **kwargs):
+    """Call the attempt's `fn`; a TypeError raised by the call itself (a signature that is not
+    the contract's) becomes one line naming the call as the contract spells it."""
+    name = what or getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
+    try:
+        return fn(*args, **kwargs)
+    except TypeError as exc:
+        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+            spelled = ", ".join(
+                [type(a).__name__ for a in args] + [f"{k}=..." for k in kwargs]
+            )
+            raise AssertionError(
+                f"{name}({spelled}) could not be called as the contract says: {exc}"
+            ) from None
+        raise
