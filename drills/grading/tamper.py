@@ -29,6 +29,7 @@ WATCHED_MODULES = (
     "_pytest.python",
     "cards.checks",
     "cards.attention_diagnosis",
+    "cards.kernels",
     "drills.grading.plugin",
     "drills.grading.verdict",
 )
