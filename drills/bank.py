@@ -75,6 +75,12 @@ def static_problems(card: Card, blank_source: str) -> list[str]:
         problems.append(
             f"`{card.slug}` has {len(mutants)} mutants: add realistic bugs to mutants/ (at least 3)"
         )
+    alternatives = list((card.path / "alternatives").glob("*.py"))
+    if len(alternatives) < 2:
+        problems.append(
+            f"`{card.slug}` has {len(alternatives)} alternatives: add correct solutions in "
+            "other styles to alternatives/ (at least 2)"
+        )
     if len(card.hints) != HINT_LEVELS - 1 or not all(h.strip() for h in card.hints):
         problems.append(
             f"`{card.slug}` has {len(card.hints)} hints: card.toml needs `hints` = [the "

@@ -320,6 +320,26 @@ def cards_check(slugs, jobs, cold):
     click.echo("card bank OK")
 
 
+@cards_group.command(name="new")
+@click.argument("slug")
+@click.option(
+    "--track",
+    required=True,
+    help="The track's folder: llm, ml (PyTorch and classic ML), gpu.",
+)
+@click.option("--title", help="The card's title (default: from the slug).")
+def cards_new(slug, track, title):
+    """Scaffold a card folder that `drill cards check` runs (see docs/cards.md)."""
+    from drills.scaffold import new_card
+
+    folder = new_card(slug, track, title)
+    click.echo(f"created {folder}")
+    click.echo(
+        f"next: write its prompt, reference, verifier, mutants and alternatives; "
+        f"`drill cards check {slug}` lists what is left (docs/cards.md)"
+    )
+
+
 @cli.group(name="grader")
 def grader_group():
     """The warm grader that makes checks fast."""

@@ -24,9 +24,10 @@ def echo_json(data) -> None:
     echo(json.dumps(data, indent=2, default=str))
 
 
-def table(headers: list[str], rows: list[list[str]]) -> None:
-    """Aligned columns. On a terminal the last column is cut to its width; piped, never."""
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+def table(headers: list[str], rows: list[list[str]], widths=None) -> None:
+    """Aligned columns (`widths`: given, to align several tables). On a terminal the last
+    column is cut to its width; piped, never."""
+    widths = widths or [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     try:
         width = (
             os.get_terminal_size(sys.stdout.fileno()).columns
@@ -170,20 +171,32 @@ def show_status(t, json_: bool) -> None:
 
 
 def show_list(rows: list[dict], json_: bool) -> None:
+    """The catalog grouped by track (most-asked first within a track)."""
     if json_:
         return echo_json(rows)
-    table(
-        ["card", "track", "freq", "time", "state", "due", "ease"],
-        [
-            [
-                r["slug"],
-                r["track"],
-                f"{r['frequency']:.2f}" + (" est." if r["frequency_estimated"] else ""),
-                f"{r['minutes']}m",
-                r["state"],
-                r["due"] or "-",
-                f"{r['ease']:.2f}" if r["ease"] else "-",
-            ]
-            for r in rows
-        ],
-    )
+    from engine.catalog import track_order, track_title
+
+    headers = ["card", "freq", "time", "state", "due", "ease"]
+    cells = {
+        r["slug"]: [
+            r["slug"],
+            f"{r['frequency']:.2f}" + (" est." if r["frequency_estimated"] else ""),
+            f"{r['minutes']}m",
+            r["state"],
+            r["due"] or "-",
+            f"{r['ease']:.2f}" if r["ease"] else "-",
+        ]
+        for r in rows
+    }
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *cells.values())]
+    tracks = sorted({r["track"] for r in rows}, key=track_order)
+    for n, track in enumerate(tracks):
+        group = sorted(
+            (r for r in rows if r["track"] == track),
+            key=lambda r: (-r["frequency"], r["slug"]),
+        )
+        echo(
+            ("\n" if n else "")
+            + bold(f"{track_title(track)} ({len(group)} card{'s' * (len(group) != 1)})")
+        )
+        table(headers, [cells[r["slug"]] for r in group], widths)

@@ -10,6 +10,18 @@ CARD_FILES = ("card.toml", "prompt.md", "blank.py.j2", "reference.py", "verify.p
 DEVICES = {"cpu", "cuda"}
 DIFFICULTIES = ("easy", "medium", "hard")
 HINT_LEVELS = 3  # `drill hint`: key points, approach, then the reference
+# The tracks, in the order drill shows them: folder name -> what users call it. A bank may hold
+# other track folders (shown after these, under their folder name).
+TRACKS = {"llm": "LLM", "ml": "PyTorch and classic ML", "gpu": "GPU and systems"}
+
+
+def track_title(track: str) -> str:
+    return TRACKS.get(track, track)
+
+
+def track_order(track: str) -> tuple[int, str]:
+    order = list(TRACKS)
+    return (order.index(track) if track in order else len(order), track)
 
 
 class CardError(Exception):
