@@ -50,7 +50,15 @@ def preload(names) -> None:
         try:
             importlib.import_module(name)
         except ImportError:
-            continue  # `from module import function`: not a module; the child reports the rest
+            # `from transformers import LlamaForCausalLM`: not a module, but a lazy package's
+            # attribute, whose first access imports the module that costs
+            parent, _, attr = name.rpartition(".")
+            if parent in sys.modules and attr[:1].isupper():
+                try:
+                    getattr(sys.modules[parent], attr)
+                except Exception as exc:  # noqa: BLE001 - the child will report it too
+                    print(f"preload {name} failed: {exc}", file=sys.stderr)
+            continue
         except Exception as exc:  # noqa: BLE001 - the child will report it in its verdict
             print(f"preload {name} failed: {exc}", file=sys.stderr)
             continue
