@@ -4,7 +4,10 @@ comparison matches. Imported by `verify.py` files only (needs torch)."""
 
 from __future__ import annotations
 
+import sys
+
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 # (atol, rtol) per dtype: loose enough for a straightforward computation in that dtype,
 # tight enough that a wrong formula (missing scale, wrong axis, off-by-one mask) fails.
@@ -209,7 +212,10 @@ def randn(
 ) -> torch.Tensor:
     """Seeded normal values, drawn on the CPU (the same numbers on every device) and then
     moved, so a CPU run and a CUDA run of one test see the same input."""
-    x = torch.randn(tuple(shape), generator=generator(seed), dtype=torch.float64) * scale
+    x = (
+        torch.randn(tuple(shape), generator=generator(seed), dtype=torch.float64)
+        * scale
+    )
     return x.to(device=device, dtype=dtype)
 
 
@@ -248,3 +254,34 @@ def call(fn, *args, what: str | None = None, **kwargs):
                 f"{name}({spelled}) could not be called as the contract says: {exc}"
             ) from None
         raise
+
+
+class QuietDispatchMode(TorchDispatchMode):
+    """A TorchDispatchMode that does not import torch._dynamo when entered (which costs
+    seconds per verdict): the base for watches of the ops an attempt runs."""
+
+    @classmethod
+    def _should_skip_dynamo(cls):
+        return False
+
+
+class TensorWatch(QuietDispatchMode):
+    """Records the first op whose output `too_big(tensor)` flags, as (op name, shape, the line
+    of the attempt's file `path` that ran it, or None): "never builds an N×N tensor" checks."""
+
+    def __init__(self, too_big, path: str):
+        super().__init__()
+        self.too_big, self.path, self.found = too_big, path, None
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if self.found is None:
+            for t in out if isinstance(out, (tuple, list)) else [out]:
+                if isinstance(t, torch.Tensor) and self.too_big(t):
+                    frame = sys._getframe(1)
+                    while frame is not None and frame.f_code.co_filename != self.path:
+                        frame = frame.f_back
+                    line = frame.f_lineno if frame is not None else None
+                    self.found = (str(func.overloadpacket), tuple(t.shape), line)
+                    break
+        return out

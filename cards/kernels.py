@@ -23,9 +23,8 @@ things for the duration of the call (and restores everything afterwards):
 """
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from cards.checks import assert_tensor
+from cards.checks import QuietDispatchMode, assert_tensor
 
 # Allocation, views, metadata and copies: what a host wrapper may do. No op here reads values to
 # compute something new, except dtype casts (_to_copy), which the contract allows around the kernel.
@@ -133,7 +132,7 @@ def _tensors(values):
     return out
 
 
-class KernelWatch(TorchDispatchMode):
+class KernelWatch(QuietDispatchMode):
     def __init__(self, impl, name: str = "the call"):
         super().__init__()
         self.name = name

@@ -1,0 +1,14 @@
+# expect: the window is one key too wide
+import math
+
+import torch
+
+
+def sliding_window_attention(query, key, value, window):
+    N, D = query.size(-2), query.size(-1)
+    scores = query @ key.transpose(-2, -1) / math.sqrt(D)
+    i = torch.arange(N, device=query.device)[:, None]
+    j = torch.arange(N, device=query.device)[None, :]
+    visible = (j <= i) & (j >= i - window)  # one key too many
+    scores = scores.masked_fill(~visible, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ value
