@@ -30,6 +30,7 @@ WATCHED_MODULES = (
     "cards.checks",
     "cards.attention_diagnosis",
     "cards.kernels",
+    "cards.sampling",
     "drills.grading.plugin",
     "drills.grading.verdict",
 )
