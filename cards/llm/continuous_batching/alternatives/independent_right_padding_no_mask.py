@@ -13,7 +13,7 @@ import torch
 
 
 class _Req:
-    __slots__ = ("rid", "tokens", "remaining", "shape1d", "device", "dtype")
+    __slots__ = ("device", "dtype", "remaining", "rid", "shape1d", "tokens")
 
     def __init__(self, rid, input_ids, max_new_tokens):
         self.rid = rid
