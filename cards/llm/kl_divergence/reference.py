@@ -1,9 +1,9 @@
-"""KL divergence between categoricals given as logits, the closed-form KL between diagonal
-Gaussians (Kingma & Welling 2014, the VAE term), and knowledge distillation (Hinton, Vinyals &
-Dean 2015, "Distilling the Knowledge in a Neural Network").
+"""KL divergence between categoricals given as logits, and the closed-form KL between diagonal
+Gaussians (Kingma & Welling 2014, the VAE term). The distillation loss built on the first has
+its own card, knowledge_distillation.
 
-Left out: other reductions ("sum", "none"), masking of padded positions, generalised (JS,
-reverse-KL) distillation objectives and full-covariance Gaussians.
+Left out: other reductions ("sum", "none"), masking of padded positions, other divergences (JS,
+reverse KL) and full-covariance Gaussians.
 """
 
 import torch
@@ -36,19 +36,3 @@ def gaussian_kl(
         logvar_q - logvar_p + (logvar_p.exp() + (mu_p - mu_q) ** 2) / logvar_q.exp() - 1
     )  # (..., D)
     return per_dim.sum(dim=-1)  # (...)
-
-
-def distillation_loss(
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor,
-    labels: torch.Tensor,
-    temperature: float = 2.0,
-    alpha: float = 0.5,
-) -> torch.Tensor:
-    # Soft term: KL(teacher || student) at T, scaled by T^2 so its gradients (which shrink as 1/T^2)
-    # keep the same size relative to the hard term whatever T is.
-    soft = kl_divergence(teacher_logits, student_logits, temperature) * temperature**2
-    hard = F.cross_entropy(
-        student_logits, labels
-    )  # (N, C), (N,): temperature 1, mean over N
-    return alpha * soft + (1 - alpha) * hard

@@ -1,6 +1,7 @@
 """Verifier for the KL card: F.kl_div (log_target=True) on float64 log-probabilities for the
-categorical KL, torch.distributions' Normal KL for the Gaussian, F.cross_entropy for the hard
-label term. References are computed in float64 from the very same inputs."""
+categorical KL, torch.distributions' Normal KL for the Gaussian. References are computed in
+float64 from the very same inputs. (The distillation loss has its own card,
+knowledge_distillation.)"""
 
 import pytest
 import torch
@@ -36,12 +37,6 @@ def _ref_gaussian(mu_p, logvar_p, mu_q, logvar_q):
     p = Normal(mu_p.double(), (0.5 * logvar_p.double()).exp())
     q = Normal(mu_q.double(), (0.5 * logvar_q.double()).exp())
     return _torch_kl(p, q).sum(dim=-1)
-
-
-def _ref_distill(student, teacher, labels, temperature, alpha):
-    soft = _ref_kl(teacher, student, temperature) * temperature**2
-    hard = F.cross_entropy(student.double(), labels)
-    return alpha * soft + (1 - alpha) * hard
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -406,146 +401,3 @@ def test_gaussian_kl_gradients(impl, device):
             atol=1e-5,
             rtol=2e-4,
         )
-
-
-# -- distillation_loss -----------------------------------------------------------------------
-def _distill_inputs(n, c, seed, device, dtype=torch.float32, teacher_scale=3.0):
-    student = _logits((n, c), seed, device, dtype)
-    teacher = _logits((n, c), seed + 100, device, dtype, scale=teacher_scale)
-    labels = torch.randint(0, c, (n,), generator=generator(seed + 200)).to(device)
-    return student, teacher, labels
-
-
-def _distill_hints(s, t, y, temperature, alpha):
-    soft = _ref_kl(t, s, temperature)
-    hard = F.cross_entropy(s.double(), y)
-    hints = [
-        (
-            "KL(student||teacher): the distillation KL is KL(teacher||student), the teacher is the target",
-            alpha * temperature**2 * _ref_kl(s, t, temperature) + (1 - alpha) * hard,
-        ),
-    ]
-    # The soft term's KL(teacher || student) with the categorical KL's own classic mistakes
-    # (its first hint, the direction, is the one above).
-    hints += [
-        (
-            f"in the soft term KL(teacher || student), {why}",
-            alpha * temperature**2 * wrong + (1 - alpha) * hard,
-        )
-        for why, wrong in _kl_hints(t, s, temperature)[1:]
-    ]
-    if temperature != 1.0:
-        hints += [
-            ("the soft term without the T^2 factor", alpha * soft + (1 - alpha) * hard),
-            (
-                "a cross-entropy on temperature-scaled logits; the hard term uses the raw student logits",
-                alpha * temperature**2 * soft
-                + (1 - alpha) * F.cross_entropy(s.double() / temperature, y),
-            ),
-        ]
-    if alpha != 0.5:
-        hints.append(
-            (
-                "alpha and 1 - alpha swapped; alpha weights the soft (KL) term",
-                (1 - alpha) * temperature**2 * soft + alpha * hard,
-            )
-        )
-    return hints
-
-
-@pytest.mark.parametrize("n,c", [(1, 7), (6, 13), (9, 33)])
-@pytest.mark.parametrize(
-    "temperature,alpha", [(2.0, 0.5), (4.0, 0.3), (0.5, 0.7), (1.0, 0.9)]
-)
-def test_distillation_matches_formula(impl, device, n, c, temperature, alpha):
-    s, t, y = _distill_inputs(n, c, 50 + n, device)
-    before = [s.clone(), t.clone(), y.clone()]
-    out = impl.distillation_loss(s, t, y, temperature=temperature, alpha=alpha)
-    for b, a, name in zip(
-        before, [s, t, y], ["student_logits", "teacher_logits", "labels"]
-    ):
-        _unchanged(b, a, name, temperature if a.is_floating_point() else 1.0)
-    _check(
-        out,
-        _ref_distill(s, t, y, temperature, alpha),
-        torch.float32,
-        what="distillation_loss",
-        context=f"N={n}, C={c}, temperature={temperature}, alpha={alpha}",
-        hints=lambda: _distill_hints(s, t, y, temperature, alpha),
-    )
-
-
-def test_distillation_defaults(impl, device):
-    s, t, y = _distill_inputs(5, 11, 60, device)
-    _check(
-        impl.distillation_loss(s, t, y),
-        _ref_distill(s, t, y, 2.0, 0.5),
-        torch.float32,
-        what="distillation_loss(student, teacher, labels)",
-        context="defaults temperature=2, alpha=0.5",
-        hints=lambda: _distill_hints(s, t, y, 2.0, 0.5),
-    )
-
-
-@pytest.mark.parametrize("alpha", [0.0, 1.0])
-def test_distillation_alpha_endpoints(impl, device, alpha):
-    # alpha=1: soft term only; alpha=0: hard cross-entropy only.
-    s, t, y = _distill_inputs(7, 9, 61, device)
-    _check(
-        impl.distillation_loss(s, t, y, temperature=3.0, alpha=alpha),
-        _ref_distill(s, t, y, 3.0, alpha),
-        torch.float32,
-        what="distillation_loss",
-        context=f"temperature=3, alpha={alpha}",
-        hints=lambda: _distill_hints(s, t, y, 3.0, alpha),
-    )
-
-
-def test_distillation_confident_teacher_stays_finite(impl, device):
-    # A very confident teacher (logits x 100): its probabilities underflow to 0 in float32.
-    s, t, y = _distill_inputs(6, 13, 62, device, teacher_scale=100.0)
-    _check(
-        impl.distillation_loss(s, t, y, temperature=2.0, alpha=0.5),
-        _ref_distill(s, t, y, 2.0, 0.5),
-        torch.float32,
-        what="distillation_loss",
-        context="teacher logits ~ N(0, 100^2), temperature=2",
-        hints=lambda: _distill_hints(s, t, y, 2.0, 0.5),
-        rtol=1e-3,
-        atol=1e-3,
-    )
-
-
-def test_distillation_float64(impl, device):
-    s, t, y = _distill_inputs(5, 17, 63, device, torch.float64)
-    _check(
-        impl.distillation_loss(s, t, y, temperature=2.0, alpha=0.4),
-        _ref_distill(s, t, y, 2.0, 0.4),
-        torch.float64,
-        what="distillation_loss",
-        context="float64 logits",
-        hints=lambda: _distill_hints(s, t, y, 2.0, 0.4),
-    )
-
-
-@pytest.mark.parametrize("temperature,alpha", [(2.0, 0.5), (4.0, 0.8)])
-def test_distillation_gradient_wrt_student(impl, device, temperature, alpha):
-    s, t, y = _distill_inputs(6, 13, 64, device)
-    s.requires_grad_()
-    s64 = s.detach().double().requires_grad_()
-    out = impl.distillation_loss(s, t, y, temperature=temperature, alpha=alpha)
-    assert_tensor(out, "distillation_loss")
-    assert out.requires_grad, (
-        "distillation_loss: no gradient reaches student_logits (is the result detached?)"
-    )
-    out.backward()
-    _ref_distill(s64, t, y, temperature, alpha).backward()
-    assert s.grad is not None, "no gradient reached student_logits"
-    assert_close(
-        s.grad,
-        s64.grad.float(),
-        what="gradient of distillation_loss w.r.t. student_logits",
-        context=f"temperature={temperature}, alpha={alpha}",
-        atol=1e-6,
-        rtol=1e-4,
-    )

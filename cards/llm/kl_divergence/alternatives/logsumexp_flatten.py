@@ -1,6 +1,6 @@
 """Alternative: log-probabilities by hand (x - logsumexp(x)), flattened to (positions, C) with an
 explicit division by the number of positions; Gaussian KL in the std-ratio form of
-torch.distributions; hand-written cross-entropy with gather."""
+torch.distributions."""
 
 import torch
 
@@ -24,13 +24,3 @@ def gaussian_kl(mu_p, logvar_p, mu_q, logvar_q):
     ratio = (std_p / std_q) ** 2
     t = ((mu_p - mu_q) / std_q) ** 2
     return (0.5 * (ratio + t - 1 - torch.log(ratio))).sum(-1)
-
-
-def distillation_loss(
-    student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5
-):
-    t2 = temperature * temperature
-    soft = kl_divergence(teacher_logits, student_logits, temperature)
-    log_probs = _log_probs(student_logits, 1.0)  # (N, C)
-    hard = -log_probs.gather(1, labels.unsqueeze(1)).squeeze(1).mean()
-    return alpha * t2 * soft + (1 - alpha) * hard

@@ -30,14 +30,3 @@ def gaussian_kl(mu_p, logvar_p, mu_q, logvar_q):
         - 0.5
     )
     return kl.sum(dim=-1)
-
-
-def distillation_loss(
-    student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5
-):
-    n = student_logits.shape[0]
-    nll = torch.stack(
-        [-_log_softmax(student_logits[i])[labels[i]] for i in range(n)]
-    ).mean()
-    kd = kl_divergence(teacher_logits, student_logits, temperature=temperature)
-    return alpha * kd * temperature**2 + (1 - alpha) * nll

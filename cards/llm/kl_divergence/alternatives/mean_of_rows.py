@@ -12,11 +12,3 @@ def gaussian_kl(mu_p, logvar_p, mu_q, logvar_q):
     return 0.5 * (
         logvar_q - logvar_p + (logvar_p.exp() + (mu_p - mu_q) ** 2) / logvar_q.exp() - 1
     ).sum(-1)
-
-
-def distillation_loss(
-    student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5
-):
-    soft = kl_divergence(teacher_logits, student_logits, temperature) * temperature**2
-    hard = F.cross_entropy(student_logits, labels)
-    return alpha * soft + (1 - alpha) * hard

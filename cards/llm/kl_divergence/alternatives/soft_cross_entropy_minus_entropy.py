@@ -24,13 +24,3 @@ def gaussian_kl(mu_p, logvar_p, mu_q, logvar_q):
     return 0.5 * torch.sum(
         var_ratio + mahalanobis - 1.0 - (logvar_p - logvar_q), dim=-1
     )
-
-
-def distillation_loss(
-    student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5
-):
-    soft = kl_divergence(
-        teacher_logits.detach(), student_logits, temperature
-    )  # teacher is a fixed target
-    hard = F.cross_entropy(student_logits, labels)
-    return alpha * (temperature**2) * soft + (1.0 - alpha) * hard

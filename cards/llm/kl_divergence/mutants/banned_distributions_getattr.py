@@ -18,10 +18,3 @@ def gaussian_kl(mu_p, logvar_p, mu_q, logvar_q):
     p = getattr(_dist, "Normal")(mu_p, (0.5 * logvar_p).exp())
     q = getattr(_dist, "Normal")(mu_q, (0.5 * logvar_q).exp())
     return getattr(_dist, "kl_" + "divergence")(p, q).sum(-1)
-
-
-def distillation_loss(
-    student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5
-):
-    soft = kl_divergence(teacher_logits, student_logits, temperature) * temperature**2
-    return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)

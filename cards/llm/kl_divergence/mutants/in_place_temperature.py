@@ -29,19 +29,3 @@ def gaussian_kl(
         logvar_q - logvar_p + (logvar_p.exp() + (mu_p - mu_q) ** 2) / logvar_q.exp() - 1
     )  # (..., D)
     return per_dim.sum(dim=-1)  # (...)
-
-
-def distillation_loss(
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor,
-    labels: torch.Tensor,
-    temperature: float = 2.0,
-    alpha: float = 0.5,
-) -> torch.Tensor:
-    # Soft term: KL(teacher || student) at T, scaled by T^2 so its gradients (which shrink as 1/T^2)
-    # keep the same size relative to the hard term whatever T is.
-    soft = kl_divergence(teacher_logits, student_logits, temperature) * temperature**2
-    hard = F.cross_entropy(
-        student_logits, labels
-    )  # (N, C), (N,): temperature 1, mean over N
-    return alpha * soft + (1 - alpha) * hard

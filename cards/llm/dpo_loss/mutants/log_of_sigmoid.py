@@ -1,0 +1,32 @@
+# expect: log(sigmoid(z)) underflows
+import torch
+import torch.nn.functional as F
+
+
+def dpo_loss(
+    policy_chosen_logps,
+    policy_rejected_logps,
+    reference_chosen_logps,
+    reference_rejected_logps,
+    beta=0.1,
+    label_smoothing=0.0,
+):
+    z = beta * (
+        (policy_chosen_logps - policy_rejected_logps)
+        - (reference_chosen_logps - reference_rejected_logps)
+    )
+    # bug: sigmoid underflows to 0 for z << 0, log(0) = -inf
+    losses = -torch.log(torch.sigmoid(z)) * (1 - label_smoothing) - torch.log(
+        torch.sigmoid(-z)
+    ) * label_smoothing
+    chosen = (beta * (policy_chosen_logps - reference_chosen_logps)).detach()
+    rejected = (beta * (policy_rejected_logps - reference_rejected_logps)).detach()
+    return losses, chosen, rejected
+
+
+def sequence_logps(logits, labels, ignore_index=-100):
+    logits, labels = logits[:, :-1], labels[:, 1:]
+    mask = labels != ignore_index
+    lp = logits.log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (lp * mask).sum(-1)
+

@@ -1,0 +1,28 @@
+# expect: the reference terms are swapped
+import torch
+import torch.nn.functional as F
+
+
+def dpo_loss(
+    policy_chosen_logps,
+    policy_rejected_logps,
+    reference_chosen_logps,
+    reference_rejected_logps,
+    beta=0.1,
+    label_smoothing=0.0,
+):
+    pi_logratios = policy_chosen_logps - policy_rejected_logps
+    ref_logratios = reference_rejected_logps - reference_chosen_logps  # bug: swapped
+    z = beta * (pi_logratios - ref_logratios)
+    losses = -F.logsigmoid(z) * (1 - label_smoothing) - F.logsigmoid(-z) * label_smoothing
+    chosen = (beta * (policy_chosen_logps - reference_chosen_logps)).detach()
+    rejected = (beta * (policy_rejected_logps - reference_rejected_logps)).detach()
+    return losses, chosen, rejected
+
+
+def sequence_logps(logits, labels, ignore_index=-100):
+    logits, labels = logits[:, :-1], labels[:, 1:]
+    mask = labels != ignore_index
+    lp = logits.log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (lp * mask).sum(-1)
+

@@ -1,0 +1,11 @@
+# expect: applied to the student's logits only
+import torch
+import torch.nn.functional as F
+
+
+def distillation_loss(student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5):
+    log_t = F.log_softmax(teacher_logits, dim=-1)  # bug: the teacher is not softened
+    log_s = F.log_softmax(student_logits / temperature, dim=-1)
+    kl = (log_t.exp() * (log_t - log_s)).sum(-1).mean()
+    hard = F.cross_entropy(student_logits, labels)
+    return alpha * temperature**2 * kl + (1 - alpha) * hard

@@ -1,0 +1,30 @@
+# expect: the update is counted twice
+import math
+
+import torch
+from torch import nn
+
+
+class LoRALinear(nn.Module):
+    def __init__(self, base, r=8, alpha=16, dropout=0.0):
+        super().__init__()
+        self.base = base
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.scaling = alpha / r
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        # bug: no merged flag, the LoRA path is added even once it is in base.weight
+        return self.base(x) + self.dropout(x) @ self.lora_A.T @ self.lora_B.T * self.scaling
+
+    def merge(self):
+        with torch.no_grad():
+            self.base.weight += self.lora_B @ self.lora_A * self.scaling
+
+    def unmerge(self):
+        with torch.no_grad():
+            self.base.weight -= self.lora_B @ self.lora_A * self.scaling

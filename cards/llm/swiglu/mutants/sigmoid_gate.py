@@ -1,0 +1,16 @@
+# expect: a sigmoid gate
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, dim, hidden_dim, bias=False):
+        super().__init__()
+        self.gate_proj = nn.Linear(dim, hidden_dim, bias=bias)
+        self.up_proj = nn.Linear(dim, hidden_dim, bias=bias)
+        self.down_proj = nn.Linear(hidden_dim, dim, bias=bias)
+
+    def forward(self, x):
+        # bug: GLU's sigmoid gate, not SiLU
+        return self.down_proj(torch.sigmoid(self.gate_proj(x)) * self.up_proj(x))
