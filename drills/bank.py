@@ -167,8 +167,11 @@ def check_bank(
     jobs: int | None = None,
     progress=None,
     warm: bool | None = None,
+    references_only: bool = False,
 ) -> list[str]:
     """Every problem found, as messages for a card author; calls progress(line, ok) as it goes.
+    `references_only`: grade each card's reference and nothing else (does the bank work on
+    this machine, e.g. on a GPU?).
 
     Warm (the default unless DRILL_WARM=0): one private warm grader, started for this run and
     stopped after it, forks a child per verdict, `jobs` at a time."""
@@ -196,7 +199,10 @@ def check_bank(
             for problem in static_problems(card, blank_source):
                 report(problem, False)
                 problems.append(problem)
-            work += [(card, *job) for job in _jobs(card, blank)]
+            jobs_of_card = _jobs(card, blank)
+            work += [
+                (card, *job) for job in jobs_of_card[: 1 if references_only else None]
+            ]
         warm = client.enabled() if warm is None else warm
         grader = _private_grader(tmp, report) if warm else None
         socket = os.path.join(tmp, "grader.sock") if grader else None

@@ -302,7 +302,12 @@ def cards_group():
     is_flag=True,
     help="A new Python per verdict instead of forks of a warm grader (slow; for comparison).",
 )
-def cards_check(slugs, jobs, cold):
+@click.option(
+    "--references-only",
+    is_flag=True,
+    help="Grade each card's reference only (does the bank work on this machine?).",
+)
+def cards_check(slugs, jobs, cold, references_only):
     """Self-test the bank: references pass, blanks and mutants fail, metadata is valid."""
     from drills.bank import check_bank
     from drills.report import print_bank
@@ -312,6 +317,7 @@ def cards_check(slugs, jobs, cold):
         jobs=jobs or None,
         progress=print_bank,
         warm=False if cold else None,
+        references_only=references_only,
     )
     if problems:
         raise click.ClickException(

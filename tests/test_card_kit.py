@@ -82,3 +82,14 @@ def test_readme_card_table_is_generated_from_the_bank():
     )
     for card in load_catalog().values():
         assert f"| `{card.slug}` |" in table
+
+
+def test_references_only_grades_each_reference_and_nothing_else(toy_cards):
+    out = run("cards", "check", "--references-only", "-j", "2").output
+    graded = [line for line in out.splitlines() if line.startswith("ok  ")]
+    assert graded == [
+        "ok  add_scaled: reference passes",
+        "ok  scale: reference passes",
+        "ok  twice: reference passes",
+    ]
+    assert "card bank OK" in out
