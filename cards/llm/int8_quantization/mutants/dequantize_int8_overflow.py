@@ -1,0 +1,31 @@
+# expect: overflowed int8
+import torch
+
+
+def quantize_absmax(x, dim=None):
+    if dim is None:
+        scale = x.abs().max() / 127
+    else:
+        others = [d for d in range(x.dim()) if d != dim]
+        scale = x.abs().amax(dim=others, keepdim=True) / 127
+    q = torch.round(x / scale).clamp(-127, 127).to(torch.int8)
+    return q, scale
+
+
+def quantize_zeropoint(x, dim=None):
+    if dim is None:
+        lo, hi = x.min().clamp(max=0), x.max().clamp(min=0)
+    else:
+        others = [d for d in range(x.dim()) if d != dim]
+        lo = x.amin(dim=others, keepdim=True).clamp(max=0)
+        hi = x.amax(dim=others, keepdim=True).clamp(min=0)
+    scale = (hi - lo) / 255
+    zero_point = torch.round(-128 - lo / scale).clamp(-128, 127).to(torch.int8)
+    q = (torch.round(x / scale) + zero_point).clamp(-128, 127).to(torch.int8)
+    return q, scale, zero_point
+
+
+def dequantize(q, scale, zero_point=None):
+    if zero_point is not None:
+        q = q - zero_point  # bug: int8 - int8 stays int8 and wraps around
+    return q.float() * scale

@@ -1,0 +1,30 @@
+# expect: reduced over dim
+import torch
+
+
+def quantize_absmax(x, dim=None):
+    if dim is None:
+        scale = x.abs().max() / 127
+    else:
+        scale = x.abs().amax(dim=dim, keepdim=True) / 127  # bug: over dim, not the others
+    q = torch.round(x / scale).clamp(-127, 127).to(torch.int8)
+    return q, scale
+
+
+def quantize_zeropoint(x, dim=None):
+    if dim is None:
+        lo, hi = x.min().clamp(max=0), x.max().clamp(min=0)
+    else:
+        lo = x.amin(dim=dim, keepdim=True).clamp(max=0)
+        hi = x.amax(dim=dim, keepdim=True).clamp(min=0)
+    scale = (hi - lo) / 255
+    zero_point = torch.round(-128 - lo / scale).clamp(-128, 127).to(torch.int32)
+    q = (torch.round(x / scale) + zero_point).clamp(-128, 127).to(torch.int8)
+    return q, scale, zero_point
+
+
+def dequantize(q, scale, zero_point=None):
+    q = q.float()
+    if zero_point is not None:
+        q = q - zero_point
+    return q * scale
