@@ -155,3 +155,41 @@ def rows(R, V, seed, scale=1.5):
 def repeated(base, n, device, dtype=torch.float32):
     """(n, R, V): `base` (R, V) repeated n times as one batch, cast and moved."""
     return base.to(dtype).unsqueeze(0).expand(n, *base.shape).contiguous().to(device)
+
+
+def assert_seeding(sampler, logits, name: str) -> None:
+    """`sampler(generator)` draws from `logits` ((n, R, V), n large) with that generator, or
+    with torch's global random state when it is None. Seeded alike: the same draws; seeded
+    otherwise, or the same generator used again: other draws; None follows torch.manual_seed."""
+    device = logits.device.type
+    a, b = sampler(generator(11, device)), sampler(generator(11, device))
+    check_output(a, logits, name, "seeded generator")
+    n = a.numel()
+    assert torch.equal(a.cpu(), b.cpu()), (
+        f"{name}: two calls with generators seeded alike gave different draws: take all "
+        "randomness from `generator` (pass generator=generator to torch.multinomial / "
+        "torch.rand / exponential_), not from the global random state"
+    )
+    c = sampler(generator(12, device))
+    assert not torch.equal(a.cpu(), c.cpu()), (
+        f"{name}: generators with different seeds gave the same {n} draws: draw the "
+        "randomness from `generator`, not from a fixed seed"
+    )
+    g = generator(11, device)
+    first, second = sampler(g), sampler(g)
+    assert not torch.equal(first.cpu(), second.cpu()), (
+        f"{name}: two calls with the same generator object gave the same {n} draws: the "
+        "generator must advance (do not re-seed or copy it)"
+    )
+    torch.manual_seed(123)
+    d = sampler(None)
+    torch.manual_seed(123)
+    e, f = sampler(None), sampler(None)
+    assert torch.equal(d.cpu(), e.cpu()), (
+        f"{name} with generator=None must use torch's global random state: after the same "
+        "torch.manual_seed it must give the same draws"
+    )
+    assert not torch.equal(e.cpu(), f.cpu()), (
+        f"{name} with generator=None gave the same {n} draws on two calls in a row: use "
+        "torch's global random state, not a fresh generator each call"
+    )

@@ -15,6 +15,7 @@ import torch
 from cards.checks import assert_unchanged, call, generator
 from cards.sampling import (
     assert_distribution,
+    assert_seeding,
     check_output,
     probs_at,
     repeated,
@@ -153,45 +154,12 @@ def test_temperature_zero_is_argmax(impl, device, shape, seeded):
     )
 
 
-def test_same_generator_same_draws(impl, device):
+def test_seeding(impl, device):
     logits = repeated(rows(3, 12, seed=5), 400, device)
-    a = draw(impl, logits, 1.0, 11, device)
-    b = draw(impl, logits, 1.0, 11, device)
-    check_output(a, logits, "sample", "seeded generator")
-    assert torch.equal(a.cpu(), b.cpu()), (
-        "two calls with generators seeded alike gave different draws: take all randomness "
-        "from `generator` (pass generator=generator to torch.multinomial / torch.rand / "
-        "exponential_), not from the global random state"
-    )
-    c = draw(impl, logits, 1.0, 12, device)
-    assert not torch.equal(a.cpu(), c.cpu()), (
-        "generators with different seeds gave the same 1200 draws: the sampler must draw its "
-        "randomness from `generator`, not from a fixed seed"
-    )
-    g = generator(11, device)
-    first = call(impl.sample, logits, temperature=1.0, generator=g)
-    second = call(impl.sample, logits, temperature=1.0, generator=g)
-    assert not torch.equal(first.cpu(), second.cpu()), (
-        "two calls with the same generator object gave the same 1200 draws: the generator "
-        "must advance (do not re-seed or copy it)"
-    )
-
-
-def test_without_generator_uses_global_rng(impl, device):
-    logits = repeated(rows(3, 12, seed=6), 400, device)
-    torch.manual_seed(123)
-    a = call(impl.sample, logits)
-    torch.manual_seed(123)
-    b = call(impl.sample, logits)
-    c = call(impl.sample, logits)
-    check_output(a, logits, "sample(logits)", "generator=None")
-    assert torch.equal(a.cpu(), b.cpu()), (
-        "sample(logits) with generator=None must use torch's global random state: after the "
-        "same torch.manual_seed it must give the same draws"
-    )
-    assert not torch.equal(b.cpu(), c.cpu()), (
-        "sample(logits) with generator=None gave the same 1200 draws on two calls in a row: "
-        "use torch's global random state, not a fresh generator each call"
+    assert_seeding(
+        lambda g: call(impl.sample, logits, temperature=1.0, generator=g),
+        logits,
+        "sample",
     )
 
 

@@ -13,7 +13,14 @@ import torch
 from transformers.generation.logits_process import TopKLogitsWarper
 
 from cards.checks import assert_tensor, assert_unchanged, call, generator
-from cards.sampling import assert_distribution, check_output, probs_at, repeated, rows
+from cards.sampling import (
+    assert_distribution,
+    assert_seeding,
+    check_output,
+    probs_at,
+    repeated,
+    rows,
+)
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -337,28 +344,12 @@ def test_temperature_zero_is_argmax(impl, device, shape, k):
     )
 
 
-def test_same_generator_same_draws(impl, device):
+def test_seeding(impl, device):
     logits = repeated(rows(3, 12, seed=80), 400, device)
-    a = draw(impl, logits, 6, 1.0, 81, device)
-    b = draw(impl, logits, 6, 1.0, 81, device)
-    check_output(a, logits, "sample_top_k", "seeded generator")
-    assert torch.equal(a.cpu(), b.cpu()), (
-        "two calls with generators seeded alike gave different draws: take all randomness "
-        "from `generator` (pass generator=generator to torch.multinomial / torch.rand / "
-        "exponential_), not from the global random state"
-    )
-    c = draw(impl, logits, 6, 1.0, 82, device)
-    assert not torch.equal(a.cpu(), c.cpu()), (
-        "generators with different seeds gave the same 1200 draws: draw the randomness from "
-        "`generator`, not from a fixed seed"
-    )
-    torch.manual_seed(5)
-    d = call(impl.sample_top_k, logits, 6)
-    torch.manual_seed(5)
-    e = call(impl.sample_top_k, logits, 6)
-    assert torch.equal(d.cpu(), e.cpu()), (
-        "sample_top_k(logits, k) with generator=None must use torch's global random state: "
-        "after the same torch.manual_seed it must give the same draws"
+    assert_seeding(
+        lambda g: call(impl.sample_top_k, logits, 6, temperature=1.0, generator=g),
+        logits,
+        "sample_top_k",
     )
 
 

@@ -14,7 +14,13 @@ import torch
 from transformers.generation.logits_process import TopPLogitsWarper
 
 from cards.checks import assert_tensor, assert_unchanged, call, generator
-from cards.sampling import assert_distribution, check_output, probs_at, repeated
+from cards.sampling import (
+    assert_distribution,
+    assert_seeding,
+    check_output,
+    probs_at,
+    repeated,
+)
 
 # -- inputs ------------------------------------------------------------------------------------
 MARGIN = 0.01  # every cumulative probability stays this far from p
@@ -356,28 +362,12 @@ def test_temperature_zero_is_argmax(impl, device, shape):
     )
 
 
-def test_same_generator_same_draws(impl, device):
+def test_seeding(impl, device):
     logits = repeated(clear_rows(3, 12, 0.9, seed=60), 400, device)
-    a = draw(impl, logits, 0.9, 1.0, 61, device)
-    b = draw(impl, logits, 0.9, 1.0, 61, device)
-    check_output(a, logits, "sample_top_p", "seeded generator")
-    assert torch.equal(a.cpu(), b.cpu()), (
-        "two calls with generators seeded alike gave different draws: take all randomness "
-        "from `generator` (pass generator=generator to torch.multinomial / torch.rand / "
-        "exponential_), not from the global random state"
-    )
-    c = draw(impl, logits, 0.9, 1.0, 62, device)
-    assert not torch.equal(a.cpu(), c.cpu()), (
-        "generators with different seeds gave the same 1200 draws: draw the randomness from "
-        "`generator`, not from a fixed seed"
-    )
-    torch.manual_seed(5)
-    d = call(impl.sample_top_p, logits, 0.9)
-    torch.manual_seed(5)
-    e = call(impl.sample_top_p, logits, 0.9)
-    assert torch.equal(d.cpu(), e.cpu()), (
-        "sample_top_p(logits, p) with generator=None must use torch's global random state: "
-        "after the same torch.manual_seed it must give the same draws"
+    assert_seeding(
+        lambda g: call(impl.sample_top_p, logits, 0.9, temperature=1.0, generator=g),
+        logits,
+        "sample_top_p",
     )
 
 
