@@ -239,6 +239,29 @@ def padding_mask(lengths, T: int, device: str = "cpu") -> torch.Tensor:
     return torch.arange(T, device=device)[None, :] < lengths[:, None]
 
 
+def random_bool_mask(shape, seed: int, device: str = "cpu") -> torch.Tensor:
+    """A seeded attention mask, True = may attend, about 60% True; every row keeps at least one
+    True (a row with none is outside the attention contracts)."""
+    mask = torch.rand(tuple(shape), generator=generator(seed)) < 0.6
+    mask[..., 0] |= ~mask.any(-1)
+    return mask.to(device)
+
+
+def random_float_mask(
+    shape, seed: int, device: str = "cpu", dtype=torch.float32, zeros: bool = False
+) -> torch.Tensor:
+    """A seeded additive bias on attention scores, with some -inf entries (never a whole row);
+    `zeros`: some exact zeros too (a float mask used as a 0/1 keep-mask then differs from one
+    that is ignored)."""
+    g = generator(seed)
+    mask = torch.randn(tuple(shape), generator=g) * 2
+    blocked = torch.rand(tuple(shape), generator=g) < 0.3
+    blocked[..., 0] = False
+    if zeros:
+        mask = mask.masked_fill(torch.rand(tuple(shape), generator=g) < 0.2, 0.0)
+    return mask.masked_fill(blocked, float("-inf")).to(device=device, dtype=dtype)
+
+
 def call(fn, *args, what: str | None = None, **kwargs):
     """Call the attempt's `fn`; a TypeError raised by the call itself (a signature that is not
     the contract's) becomes one line naming the call as the contract spells it."""

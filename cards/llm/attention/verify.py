@@ -25,6 +25,8 @@ from cards.checks import (
     assert_unchanged,
     generator,
     matches,
+    random_bool_mask,
+    random_float_mask,
     tolerance,
 )
 
@@ -41,24 +43,6 @@ def _qkv(q_shape, k_shape, v_shape, seed, device, dtype=torch.float32, std=1.0):
         _randn(k_shape, seed + 100, device, dtype, std),
         _randn(v_shape, seed + 200, device, dtype),
     )
-
-
-def _bool_mask(shape, seed, device):
-    """True = may attend; every row keeps at least one True (a row with none is outside the contract)."""
-    mask = torch.rand(shape, generator=generator(seed)) < 0.6
-    mask[..., 0] |= ~mask.any(-1)
-    return mask.to(device)
-
-
-def _float_mask(shape, seed, device, dtype=torch.float32):
-    """An additive bias on the scores, with some -inf entries (never a whole row) and some exact
-    zeros (a float mask used as a 0/1 keep-mask then differs from one that is ignored)."""
-    g = generator(seed)
-    mask = torch.randn(shape, generator=g) * 2
-    blocked = torch.rand(shape, generator=g) < 0.3
-    blocked[..., 0] = False
-    mask = mask.masked_fill(torch.rand(shape, generator=g) < 0.2, 0.0)
-    return mask.masked_fill(blocked, float("-inf")).to(device=device, dtype=dtype)
 
 
 def _expected(q, k, v, attn_mask=None, is_causal=False, scale=None):
@@ -304,7 +288,7 @@ MASK_CASES = [
 )
 def test_bool_mask_true_means_attend(impl, device, case):
     q, k, v = _qkv(*case[:3], 3, device)
-    mask = _bool_mask(case[3], 4, device)
+    mask = random_bool_mask(case[3], 4, device)
     out = _call(impl, q, k, v, attn_mask=mask)
     ctx = f"bool attn_mask {tuple(mask.shape)} (True = may attend), {_shapes(q, k, v)}"
     _check(out, q, k, v, context=ctx, attn_mask=mask)
@@ -315,7 +299,7 @@ def test_bool_mask_true_means_attend(impl, device, case):
 )
 def test_float_mask_is_added_to_scores(impl, device, case):
     q, k, v = _qkv(*case[:3], 5, device)
-    mask = _float_mask(case[3], 6, device)
+    mask = random_float_mask(case[3], 6, device, zeros=True)
     out = _call(impl, q, k, v, attn_mask=mask)
     ctx = f"float attn_mask {tuple(mask.shape)} (added to the scores, some -inf), {_shapes(q, k, v)}"
     _check(out, q, k, v, context=ctx, attn_mask=mask)
@@ -341,7 +325,7 @@ def test_custom_scale(impl, device, scale):
         context=f"scale={scale}",
         scale=scale,
     )
-    mask = _bool_mask((6, 10), 9, device)
+    mask = random_bool_mask((6, 10), 9, device)
     out = _call(impl, q, k, v, attn_mask=mask, scale=scale)
     _check(
         out,
@@ -378,7 +362,7 @@ def test_large_scores_do_not_overflow(impl, device):
         context="scores of magnitude ~100s (stable softmax?)",
     )
     mask = (
-        _float_mask((6, 8), 11, device) + 500.0
+        random_float_mask((6, 8), 11, device, zeros=True) + 500.0
     )  # a large constant bias cancels out in softmax
     out = _call(impl, q / 10, k / 10, v, attn_mask=mask)
     _check(
@@ -426,7 +410,7 @@ def test_low_precision_keeps_dtype(impl, device, dtype):
         rtol=rtol,
         context=f"{dtype}, is_causal",
     )
-    mask = _bool_mask((2, 1, 7, 12), 13, device)
+    mask = random_bool_mask((2, 1, 7, 12), 13, device)
     out = _call(impl, q, k, v, attn_mask=mask)
     _check(
         out,
@@ -438,7 +422,7 @@ def test_low_precision_keeps_dtype(impl, device, dtype):
         rtol=rtol,
         context=f"{dtype}, bool mask",
     )
-    fmask = _float_mask((7, 12), 14, device, dtype)
+    fmask = random_float_mask((7, 12), 14, device, dtype, zeros=True)
     out = _call(impl, q, k, v, attn_mask=fmask)
     _check(
         out,
@@ -455,7 +439,7 @@ def test_low_precision_keeps_dtype(impl, device, dtype):
 @pytest.mark.parametrize("causal", [False, True], ids=["mask", "causal"])
 def test_gradients_wrt_query_key_value(impl, device, causal):
     q, k, v = _qkv((2, 3, 5, 12), (2, 3, 8, 12), (2, 3, 8, 7), 15, device)
-    mask = None if causal else _float_mask((2, 1, 5, 8), 16, device)
+    mask = None if causal else random_float_mask((2, 1, 5, 8), 16, device, zeros=True)
     ours = [t.clone().requires_grad_() for t in (q, k, v)]
     ref = [t.double().requires_grad_() for t in (q, k, v)]
     upstream = _randn((2, 3, 5, 7), 17, device)

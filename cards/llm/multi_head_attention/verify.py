@@ -32,6 +32,8 @@ from cards.checks import (
     copy_linear,
     generator,
     matches,
+    random_bool_mask,
+    random_float_mask,
     tolerance,
 )
 
@@ -127,22 +129,6 @@ def _call(module, query, key, value, H=None, **kwargs):
     for name, t in inputs.items():
         assert_unchanged(before[name], t, name)
     return out
-
-
-def _bool_mask(shape, seed, device):
-    """True = may attend; every row keeps at least one True."""
-    mask = torch.rand(shape, generator=generator(seed)) < 0.6
-    mask[..., 0] |= ~mask.any(-1)
-    return mask.to(device)
-
-
-def _float_mask(shape, seed, device, dtype=torch.float32):
-    """Added to the scores; some -inf entries, never a whole row."""
-    g = generator(seed)
-    mask = torch.randn(shape, generator=g) * 2
-    blocked = torch.rand(shape, generator=g) < 0.3
-    blocked[..., 0] = False
-    return mask.masked_fill(blocked, float("-inf")).to(device=device, dtype=dtype)
 
 
 # -- diagnosis: known mistakes, computed --------------------------------------------------------
@@ -349,9 +335,9 @@ def test_attn_mask(impl, device, mask_shape, kind):
         _randn((B, S, E), 10, device),
     )
     mask = (
-        _bool_mask(mask_shape, 11, device)
+        random_bool_mask(mask_shape, 11, device)
         if kind == "bool"
-        else _float_mask(mask_shape, 11, device)
+        else random_float_mask(mask_shape, 11, device)
     )
     out = _call(module, q, k, v, attn_mask=mask)
     ref = _reference(module, E, H, True, device)
@@ -398,7 +384,7 @@ def test_gradients_reach_every_projection(impl, device, bias):
         _randn((B, S, E), 18, device),
         _randn((B, S, E), 19, device),
     )
-    mask = _float_mask((B, 1, L, S), 20, device)
+    mask = random_float_mask((B, 1, L, S), 20, device)
     ours = [t.clone().requires_grad_() for t in (q, k, v)]
     theirs = [t.double().requires_grad_() for t in (q, k, v)]
     upstream = _randn((B, L, E), 21, device)
@@ -488,7 +474,7 @@ def test_low_precision_keeps_dtype(impl, device, dtype):
         rtol=rtol,
         context=f"{dtype}, self-attention, is_causal",
     )
-    mask = _bool_mask((B, 1, L, S), 26, device)
+    mask = random_bool_mask((B, 1, L, S), 26, device)
     out = _call(module, q, k, v, H=H, attn_mask=mask)
     assert_close_diagnosed(
         out,
