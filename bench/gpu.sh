@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # drill on a GPU machine: a kernel card's first compile and what Triton's cache saves, warm and
-# cold checks (CPU and CUDA tests), the CUDA state of the warm grader, the whole bank warm and cold,
-# and the grading tests. Run from the repository root; wheels for missing packages in .whl/.
+# cold checks (CPU and CUDA tests), the CUDA state of the warm grader, every card's reference, the
+# whole bank warm (and cold with GPU_COLD=1), and the grading tests. Run from the repository root; wheels for missing packages in .whl/.
 # Usage: bash bench/gpu.sh OUTDIR
 set -uo pipefail
 out=${1:-/tmp/drill-gpu}
@@ -39,8 +39,14 @@ for i in 1 2 3; do check $attention attention "warm"; done
 for i in 1 2; do DRILL_WARM=0 check $attention attention "cold"; done
 drill grader stop
 
-echo "== the bank, -j 16"
-for mode in warm cold; do
+echo "== the bank's references, -j 16 (each card's reference on cpu and cuda)"
+start=$(date +%s.%N)
+drill cards check --references-only -j 16 > "$out/bank-references.log" 2>&1
+echo "references: exit $?, $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s wall," \
+  "$(grep -c '^ok' "$out/bank-references.log") ok, $(grep -c '^PROBLEM' "$out/bank-references.log") problems"
+
+echo "== the bank, -j 16 (cold too with GPU_COLD=1)"
+for mode in warm ${GPU_COLD:+cold}; do
   flag=$([ $mode = cold ] && echo --cold)
   start=$(date +%s.%N)
   drill cards check -j 16 $flag > "$out/bank-$mode.log" 2>&1
