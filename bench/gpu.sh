@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # drill on a GPU machine: a kernel card's first compile and what Triton's cache saves, warm and
 # cold checks (CPU and CUDA tests), the CUDA state of the warm grader, every card's reference, the
-# whole bank warm (and cold with GPU_COLD=1), and the grading tests. Run from the repository root; wheels for missing packages in .whl/.
+# whole bank warm (and cold with GPU_COLD=1), and the grading tests. Run from the repository
+# root; wheels for missing packages in .whl/.
 # Usage: bash bench/gpu.sh OUTDIR
 set -uo pipefail
 out=${1:-/tmp/drill-gpu}
