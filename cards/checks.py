@@ -85,6 +85,30 @@ def assert_close(
         )
 
 
+def assert_float32_mean_loss(out, logits, context: str) -> None:
+    """A language-model loss: one 0-dim float32 tensor, also for half-precision logits (as
+    Hugging Face's loss); a loss left in the logits' half dtype is named."""
+    if isinstance(out, torch.Tensor) and out.dtype != torch.float32:
+        half = (
+            logits.dtype in (torch.float16, torch.bfloat16)
+            and out.dtype == logits.dtype
+        )
+        why = (
+            f"\nlikely bug: the loss was computed in {logits.dtype}: upcast the logits to "
+            "float32 first (logits.float()), as Hugging Face does"
+            if half
+            else ""
+        )
+        raise AssertionError(
+            f"loss [{context}]: dtype expected torch.float32, got {out.dtype}{why}"
+        )
+    if isinstance(out, torch.Tensor) and out.shape != ():
+        raise AssertionError(
+            f"loss [{context}]: expected a 0-dim tensor (one mean over the batch), got shape "
+            f"{tuple(out.shape)}"
+        )
+
+
 def assert_unchanged(before: torch.Tensor, after: torch.Tensor, name: str) -> None:
     """`before` is a clone taken before the call; catches in-place writes to an input."""
     same = before.shape == after.shape and torch.equal(

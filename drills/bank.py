@@ -199,9 +199,10 @@ def check_bank(
             for problem in static_problems(card, blank_source):
                 report(problem, False)
                 problems.append(problem)
-            jobs_of_card = _jobs(card, blank)
             work += [
-                (card, *job) for job in jobs_of_card[: 1 if references_only else None]
+                (card, label, path, should)
+                for label, path, should in _jobs(card, blank)
+                if label == "reference" or not references_only
             ]
         warm = client.enabled() if warm is None else warm
         grader = _private_grader(tmp, report) if warm else None

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from cards.checks import (
     assert_close,
     assert_close_diagnosed,
+    assert_float32_mean_loss,
     assert_unchanged,
     call,
     generator,
@@ -145,25 +146,7 @@ def _variants(logits, labels, ignore_index):
 
 def _check(out, expected, logits, labels, ignore_index, context):
     """dtype first (float32, with a named reason), then the value with the diagnosis."""
-    if isinstance(out, torch.Tensor) and out.dtype != torch.float32:
-        half = (
-            logits.dtype in (torch.float16, torch.bfloat16)
-            and out.dtype == logits.dtype
-        )
-        why = (
-            f"\nlikely bug: the loss was computed in {logits.dtype}: upcast the logits to "
-            "float32 first (logits.float()), as Hugging Face does"
-            if half
-            else ""
-        )
-        raise AssertionError(
-            f"loss [{context}]: dtype expected torch.float32, got {out.dtype}{why}"
-        )
-    if isinstance(out, torch.Tensor) and out.shape != ():
-        raise AssertionError(
-            f"loss [{context}]: expected a 0-dim tensor (one mean over the batch), got shape "
-            f"{tuple(out.shape)}"
-        )
+    assert_float32_mean_loss(out, logits, context)
     atol, rtol = tolerance(torch.float32)
     try:
         assert_close_diagnosed(

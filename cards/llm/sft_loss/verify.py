@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from cards.checks import (
     assert_close,
     assert_close_diagnosed,
+    assert_float32_mean_loss,
     assert_unchanged,
     call,
     generator,
@@ -167,25 +168,7 @@ def _check(out, logits, ids, lengths, context):
     expected = expected_sft(logits, ids, lengths).to(
         device=logits.device, dtype=torch.float32
     )
-    if isinstance(out, torch.Tensor) and out.dtype != torch.float32:
-        half = (
-            logits.dtype in (torch.float16, torch.bfloat16)
-            and out.dtype == logits.dtype
-        )
-        why = (
-            f"\nlikely bug: the loss was computed in {logits.dtype}: upcast the logits to "
-            "float32 first (logits.float())"
-            if half
-            else ""
-        )
-        raise AssertionError(
-            f"loss [{context}]: dtype expected torch.float32, got {out.dtype}{why}"
-        )
-    if isinstance(out, torch.Tensor) and out.shape != ():
-        raise AssertionError(
-            f"loss [{context}]: expected a 0-dim tensor (one mean over the batch), got shape "
-            f"{tuple(out.shape)}"
-        )
+    assert_float32_mean_loss(out, logits, context)
     atol, rtol = tolerance(torch.float32)
     try:
         assert_close_diagnosed(
