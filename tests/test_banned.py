@@ -1,6 +1,6 @@
 import pytest
 
-from drills.grading.banned import static_violations
+from drills.grading.banned import RuntimeGuard, static_violations
 
 SDPA = "torch.nn.functional.scaled_dot_product_attention"
 BANNED = [
@@ -67,3 +67,28 @@ def test_allowed_code_is_not_flagged(source):
 def test_syntax_error_raises():
     with pytest.raises(SyntaxError):
         static_violations("def f(:\n", BANNED)
+
+
+def test_a_banned_namespace_leaves_torch_working(tmp_path):
+    """Banning `torch._C._VariableFunctions` (the attention cards do) is a static ban only: the
+    run-time guard must not replace the namespace, or `1 - x` (Tensor.__rsub__) breaks for
+    every solution."""
+    import importlib.util
+
+    import torch
+
+    attempt = tmp_path / "attempt.py"
+    attempt.write_text("def f(x):\n    return 1 - x\n")
+    namespace = torch._C._VariableFunctions
+    guard = RuntimeGuard(
+        str(attempt), ["torch._C._VariableFunctions", "torch.ops.aten"]
+    )
+    try:
+        guard.install()
+        assert torch._C._VariableFunctions is namespace
+        spec = importlib.util.spec_from_file_location("attempt", attempt)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert torch.equal(module.f(torch.ones(2)), torch.zeros(2))
+    finally:
+        torch._C._VariableFunctions = namespace

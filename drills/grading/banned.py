@@ -149,7 +149,10 @@ class RuntimeGuard:
             if owner is None:
                 continue
             original = getattr(owner, attr)
-            if isinstance(original, type(sys)):  # a banned module: covered statically
+            if isinstance(original, type(sys)) or not callable(original):
+                # A banned module or namespace (`torch._C._VariableFunctions`, `torch.ops.aten`):
+                # covered statically. Replacing it with a function would break torch itself
+                # (`1 - x` looks up `_VariableFunctions.rsub`) for every solution.
                 continue
             try:
                 setattr(owner, attr, self._wrap(name, original))
