@@ -180,3 +180,21 @@ def test_a_frozen_grader_costs_a_cold_check_not_a_hang(toy_card):
         assert len(notes) == 1 and "does not answer" in notes[0], notes
     finally:
         os.kill(process.pid, signal.SIGCONT)
+
+
+def test_optimiser_cards_preload_dynamo(tmp_path):
+    """A torch.optim optimiser's first step imports torch._dynamo (seconds): the grader imports
+    it once, before forking, for a verifier that uses torch.optim, and not for the others."""
+    from drills.grading.runner import verifier_imports
+    from drills.grading.server import preloadable
+
+    uses = tmp_path / "uses.py"
+    uses.write_text(
+        "import torch\n\ndef f(p):\n    return torch.optim.SGD(p, lr=0.1)\n"
+    )
+    plain = tmp_path / "plain.py"
+    plain.write_text("import torch\nfrom transformers import LlamaConfig\n")
+    assert "torch._dynamo" in verifier_imports(str(uses))
+    assert "torch._dynamo" not in verifier_imports(str(plain))
+    assert preloadable("torch._dynamo") and preloadable("transformers.LlamaConfig")
+    assert not preloadable("torch") and not preloadable("torch._dynamo_x")

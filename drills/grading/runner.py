@@ -135,10 +135,15 @@ def verifier_imports(verify: str) -> list[str]:
 
     try:
         with open(verify, encoding="utf-8") as f:
-            tree = ast.parse(f.read())
+            source = f.read()
+        tree = ast.parse(source)
     except (OSError, SyntaxError, UnicodeDecodeError):
         return []
     names = set()
+    if (
+        "optim" in source
+    ):  # `torch.optim.SGD(...)`: its first step imports torch._dynamo
+        names.add("torch._dynamo")
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)

@@ -38,7 +38,15 @@ from drills.grading.runner import POLL_S, exited, gpu_host, reap
 ALWAYS = ("torch", "numpy", "pytest")  # what every verifier needs, imported at start
 # Imported on the first request of a card whose verifier needs it. Not triton: it costs 70 ms,
 # and it decides at import whether it interprets (see `Server.triton`).
-PRELOADABLE = {"transformers"}
+# `torch._dynamo`: the first step of any torch.optim optimiser imports it (seconds); the runner
+# asks for it when a verifier uses torch.optim. It starts no thread, so it forks cleanly.
+PRELOADABLE = {"transformers", "torch._dynamo"}
+
+
+def preloadable(name: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in PRELOADABLE)
+
+
 ALREADY_RUNNING = 3  # exit status when another grader holds the lock
 
 
@@ -255,7 +263,7 @@ class Server:
         return False
 
     def fork(self, request: dict, conn: socket.socket) -> Job:
-        preload(n for n in request.get("preload", []) if n.split(".")[0] in PRELOADABLE)
+        preload(n for n in request.get("preload", []) if preloadable(n))
         sys.stdout.flush()
         sys.stderr.flush()
         gc.freeze()  # the child's collections skip the parent's heap (and leave its pages shared)
