@@ -1,0 +1,20 @@
+# expect: the kernel was flipped
+import torch
+import torch.nn.functional as F
+
+
+def _triple(v):
+    return (v, v, v) if isinstance(v, int) else tuple(v)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0):
+    sd, sh, sw = _triple(stride)
+    pd, ph, pw = _triple(padding)
+    _, _, kd, kh, kw = weight.shape
+    x = F.pad(input, (pw, pw, ph, ph, pd, pd))
+    windows = x.unfold(2, kd, sd).unfold(3, kh, sh).unfold(4, kw, sw)
+    # bug: the signal-processing convolution flips the kernel
+    out = torch.einsum("ncdhwabe,ocabe->nodhw", windows, weight.flip(2, 3, 4))
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1, 1)
+    return out
