@@ -212,6 +212,7 @@ def catalog_rows(now: datetime) -> list[dict]:
     day = study_day(now, setting(db.settings(), "rollover_hour"))
     states = db.states()
     open_cards = {a["card"] for a in db.open_attempts()}
+    speeds = db.best_speeds()
     rows = []
     for c in cards().values():
         s = states.get(c.slug)
@@ -232,6 +233,7 @@ def catalog_rows(now: datetime) -> list[dict]:
                 "reviews": s.reviews if s else 0,
                 "devices": grading_devices(c),
                 "prerequisites": c.prerequisites,
+                "speed": speeds.get(c.slug),
             }
         )
     return rows

@@ -188,6 +188,15 @@ def show_list(rows: list[dict], json_: bool) -> None:
         ]
         for r in rows
     }
+    if any(
+        r.get("speed") for r in rows
+    ):  # a kernel card passed on a GPU: its best speed
+        headers.append("best speed")
+        for r in rows:
+            s = r.get("speed")
+            cells[r["slug"]].append(
+                f"{s['speedup']:.2f}x torch, {s['band']}" if s else ""
+            )
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *cells.values())]
     tracks = sorted({r["track"] for r in rows}, key=track_order)
     for n, track in enumerate(tracks):

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.markup import escape
 
-from drills.grading.verdict import failure_groups
+from drills.grading.verdict import failure_groups, speed_line
 from drills.output import clock
 
 console = Console(highlight=False, soft_wrap=True)
@@ -46,6 +46,8 @@ def print_check(result) -> None:
     console.print(head)
     if v.get("message"):
         console.print(f"  {v['message']}", markup=False)
+    if v.get("speed"):
+        console.print(f"  {speed_line(v['speed'])}", markup=False)
     for name, cases, first in failure_groups(v["tests"])[:SHOWN]:
         which = f"{len(first['cases'])}/{cases} cases" if cases > 1 else "failed"
         example = (

@@ -30,7 +30,7 @@ class CardError(Exception):
 
 _CARD_FIELDS = (
     "slug folder title track topics frequency frequency_source difficulty minutes contract"
-    " prerequisites devices banned companies timeout_s interpret hints"
+    " prerequisites devices banned companies timeout_s interpret hints min_speedup"
 )
 
 
@@ -49,7 +49,14 @@ class Card(namedtuple("Card", _CARD_FIELDS)):
     @property
     def prompt(self) -> str:
         with open(os.path.join(self.folder, "prompt.md"), encoding="utf-8") as f:
-            return f.read()
+            text = f.read()
+        if self.min_speedup:
+            text = (
+                text.rstrip()
+                + f"\n\n**Speed bar:** on a GPU, a pass must also run at least "
+                f"{self.min_speedup:g}x as fast as torch's own kernel on the same inputs.\n"
+            )
+        return text
 
 
 def cards_root() -> str:
@@ -154,6 +161,7 @@ def load_card(folder, cache: dict | None = None) -> Card:
         timeout_s=_typed(data, "timeout_s", float, where, 60.0),
         interpret=_typed(data, "interpret", bool, where, False),
         hints=_typed(data, "hints", list, where, []),
+        min_speedup=_typed(data, "min_speedup", float, where, 0.0),
     )
     if not 0.0 <= card.frequency <= 1.0:
         raise CardError(
@@ -161,6 +169,8 @@ def load_card(folder, cache: dict | None = None) -> Card:
         )
     if card.difficulty not in DIFFICULTIES:
         raise CardError(f"{where}: `difficulty` must be one of {DIFFICULTIES}")
+    if card.min_speedup < 0:
+        raise CardError(f"{where}: `min_speedup` must not be negative")
     if card.minutes <= 0 or card.timeout_s <= 0:
         raise CardError(f"{where}: `minutes` and `timeout_s` must be positive")
     if not card.devices or set(card.devices) - DEVICES:

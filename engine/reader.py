@@ -161,6 +161,23 @@ class Reader:
     def reviews(self) -> list[sqlite3.Row]:
         return self._rows("select * from reviews order by id")
 
+    def best_speeds(self) -> dict[str, dict]:
+        """Per kernel card, the speed report of its fastest passing check (on a GPU)."""
+        import json
+
+        best: dict[str, dict] = {}
+        for r in self._rows(
+            "select card, json_extract(verdict, '$.speed') as speed from checks"
+            " where status = 'pass' and json_extract(verdict, '$.speed') is not null"
+        ):
+            try:
+                speed = json.loads(r["speed"])
+                if speed["speedup"] > best.get(r["card"], {}).get("speedup", -1):
+                    best[r["card"]] = speed
+            except (ValueError, TypeError, KeyError):
+                continue  # a report of another shape: not shown
+        return best
+
 
 def open_reader(path: str) -> Reader | None:
     conn = connect_readonly(os.fspath(path))

@@ -144,6 +144,7 @@ def main(spec_path: str) -> int:
 
         torch.set_num_threads(spec["threads"])
     reporter = Reporter(module, devices, guard, out, base, path, tamper)
+    reporter.min_speedup = spec.get("min_speedup", 0.0)
     args = [
         spec["verify"],
         "-q",

@@ -45,11 +45,26 @@ class Reporter:
         self.tests: list[dict] = []
         self.started = time.perf_counter()
         self.running = None
+        self.speed: dict | None = (
+            None  # a kernel card's speed report (see cards/kernels.py)
+        )
+        self.min_speedup = 0.0
 
     # -- fixtures -------------------------------------------------------------------------
     @pytest.fixture
     def impl(self):
         return self.module
+
+    @pytest.fixture
+    def speed_report(self):
+        """For a kernel card's speed test: `speed_report(report)` keeps the report for the
+        verdict; `speed_report.min_speedup` is the card's bar (0: none)."""
+
+        def record(report: dict) -> None:
+            self.speed = dict(report)
+
+        record.min_speedup = self.min_speedup
+        return record
 
     def pytest_generate_tests(self, metafunc):
         if "device" in metafunc.fixturenames:
@@ -125,6 +140,8 @@ class Reporter:
         )
         if partial:
             result["running"] = self.running
+        elif self.speed is not None and status == "pass":
+            result["speed"] = self.speed
         write_result(self.out, result)
 
 

@@ -91,6 +91,7 @@ class Run:
             "banned": card.banned,
             "devices": card.devices,
             "interpret": card.interpret,
+            "min_speedup": card.min_speedup,
             "names": names,
             "result": os.path.join(self.dir, "result.json"),
             "limits": {"output_bytes": OUTPUT_LIMIT, "memory_bytes": memory_limit()},

@@ -30,7 +30,9 @@ WATCHED_MODULES = (
     "cards.checks",
     "cards.attention_diagnosis",
     "cards.kernels",
+    "cards.distributed",
     "cards.sampling",
+    "cards.speed",
     "drills.grading.plugin",
     "drills.grading.verdict",
 )

@@ -120,7 +120,7 @@ def final(
         status, message = _died(
             returncode, timed_out, timeout, result.get("running"), log
         )
-    return make(
+    verdict = make(
         card,
         status,
         result.get("tests"),
@@ -128,6 +128,9 @@ def final(
         message,
         duration_s,
     )
+    if isinstance(result.get("speed"), dict) and status == result.get("status"):
+        verdict["speed"] = result["speed"]  # a kernel card's speed on the GPU
+    return verdict
 
 
 def public(verdict: dict) -> dict:
@@ -135,7 +138,18 @@ def public(verdict: dict) -> dict:
     out = {k: verdict[k] for k in PUBLIC_KEYS}
     if verdict.get("message"):
         out["message"] = verdict["message"]
+    if verdict.get("speed"):
+        out["speed"] = verdict["speed"]
     return out
+
+
+def speed_line(speed: dict) -> str:
+    """`drill check`'s line for a kernel card's speed report (cards/kernels.py makes it)."""
+    line = (
+        f"speed: {speed['attempt']:.3g} {speed['unit']} against torch's "
+        f"{speed['reference']:.3g} on the same inputs ({speed['speedup']:.2f}x): {speed['band']}"
+    )
+    return line + (f" ({speed['note']})" if speed.get("note") else "")
 
 
 def failure_groups(tests: list[dict]) -> list[tuple[str, int, dict]]:

@@ -15,6 +15,7 @@ from cards.checks import (
     tolerance,
 )
 from cards.kernels import OLD_INTERPRETER, KernelWatch
+from cards.speed import measure
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
@@ -246,3 +247,24 @@ def test_second_call_on_fresh_inputs(impl, device):
     for seed in (6, 7):
         x = _randn((3, 50), seed, torch.float16, device)
         _check(impl, x, f"float16 x of shape (3, 50), seed {seed}")
+
+
+def test_speed(impl, device, speed_report):
+    """On a GPU: the attempt beside torch.softmax on one (8192, 4096) float16 input (bytes read
+    and written per call), then correct again on fresh inputs."""
+    if device != "cuda":
+        pytest.skip("speed is measured on a GPU")
+    x = _randn((8192, 4096), 20, torch.float16, device)
+
+    def recheck():
+        fresh = _randn((8192, 4096), 21, torch.float16, device)
+        _check(impl, fresh, "float16 (8192, 4096), fresh inputs after the timing")
+
+    measure(
+        speed_report,
+        lambda: impl.softmax(x),
+        lambda: torch.softmax(x, -1),
+        work=2 * x.numel() * x.element_size(),
+        unit="GB/s",
+        recheck=recheck,
+    )

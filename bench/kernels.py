@@ -1,0 +1,183 @@
+"""The kernel cards' references beside torch, on a GPU, in one run.
+
+Each figure is the median of `triton.testing.do_bench` (warm-up, then many runs, with the L2
+cache flushed before each), for the reference kernel and for torch on the same inputs, after
+checking that the two agree. Prints throughput (TFLOP/s or GB/s), the ratio to torch and the
+issue's target where it set one.
+
+Usage (on a machine with CUDA): python3 bench/kernels.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.util
+import sys
+from pathlib import Path
+
+CARDS = Path(__file__).resolve().parent.parent / "cards" / "gpu"
+
+
+def reference(slug: str):
+    """A kernel card's reference module, or None when the card is not in the bank."""
+    path = CARDS / slug / "reference.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location(f"ref_{slug}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench(fn) -> float:
+    """Median milliseconds of fn()."""
+    from triton.testing import do_bench
+
+    return do_bench(fn, warmup=50, rep=300, return_mode="median")
+
+
+def row(name, size, unit, work, timings, target=""):
+    """One printed line: each implementation's throughput (work per second / 1e12), and the
+    reference's ratio to the next one's (torch's own kernel)."""
+    rates = {label: work / (ms * 1e-3) / 1e12 for label, ms in timings.items()}
+    ours = rates["reference"]
+    cells = "  ".join(f"{label} {rate:8.1f}" for label, rate in rates.items())
+    label, other = next(iter(list(rates.items())[1:]), (None, None))
+    ratio = f"{ours / other:5.2f}x {label}" if other else ""
+    print(f"{name:24s} {size:28s} {unit:8s} {cells}  {ratio}  {target}")
+
+
+def main() -> int:
+    import torch
+    import torch.nn.functional as F
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller shapes")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("bench/kernels.py needs a CUDA GPU", file=sys.stderr)
+        return 1
+    import triton
+
+    print(
+        f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}"
+    )
+    torch.manual_seed(0)
+    dev = "cuda"
+
+    if (ref := reference("vector_add_triton")) is not None:
+        n = 1 << (24 if args.quick else 28)
+        x, y = (torch.randn(n, device=dev, dtype=torch.float32) for _ in range(2))
+        assert torch.equal(ref.add(x, y), x + y)
+        row(
+            "vector_add_triton",
+            f"fp32 n=2^{n.bit_length() - 1}",
+            "TB/s",
+            3 * n * 4,
+            {"reference": bench(lambda: ref.add(x, y)), "torch": bench(lambda: x + y)},
+        )
+
+    if (ref := reference("softmax_triton")) is not None:
+        rows, cols = (8192, 4096) if args.quick else (32768, 8192)
+        x = torch.randn(rows, cols, device=dev, dtype=torch.float16)
+        torch.testing.assert_close(ref.softmax(x), torch.softmax(x, -1))
+        moved = 2 * x.numel() * x.element_size()
+        row(
+            "softmax_triton",
+            f"fp16 {rows}x{cols}",
+            "TB/s",
+            moved,
+            {
+                "reference": bench(lambda: ref.softmax(x)),
+                "torch": bench(lambda: torch.softmax(x, -1)),
+                "copy": bench(lambda: torch.empty_like(x).copy_(x)),
+            },
+            "target >= 3.8 TB/s (copy ~4.25 on an H200)",
+        )
+
+    if (ref := reference("layernorm_triton")) is not None:
+        rows, cols = (8192, 4096) if args.quick else (32768, 8192)
+        x = torch.randn(rows, cols, device=dev, dtype=torch.float16)
+        w = torch.randn(cols, device=dev, dtype=torch.float16)
+        b = torch.randn(cols, device=dev, dtype=torch.float16)
+        torch.testing.assert_close(
+            ref.layer_norm(x, w, b),
+            F.layer_norm(x, (cols,), w, b),
+            atol=2e-2,
+            rtol=1e-2,
+        )
+        row(
+            "layernorm_triton",
+            f"fp16 {rows}x{cols}",
+            "TB/s",
+            2 * x.numel() * x.element_size(),
+            {
+                "reference": bench(lambda: ref.layer_norm(x, w, b)),
+                "torch": bench(lambda: F.layer_norm(x, (cols,), w, b)),
+            },
+        )
+
+    if (ref := reference("matmul_triton")) is not None:
+        n = 4096 if args.quick else 8192
+        a = torch.randn(n, n, device=dev, dtype=torch.float16)
+        b = torch.randn(n, n, device=dev, dtype=torch.float16)
+        torch.testing.assert_close(ref.matmul(a, b), a @ b, atol=0.5, rtol=2e-2)
+        row(
+            "matmul_triton",
+            f"fp16 {n}^3",
+            "TFLOP/s",
+            2 * n**3,
+            {
+                "reference": bench(lambda: ref.matmul(a, b)),
+                "torch": bench(lambda: a @ b),
+            },
+            "target >= 0.9x torch.matmul",
+        )
+
+    if (ref := reference("flash_attention_triton")) is not None:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        B, H, N, D = (2, 16, 2048, 128) if args.quick else (4, 32, 4096, 128)
+        q, k, v = (
+            torch.randn(B, H, N, D, device=dev, dtype=torch.float16) for _ in range(3)
+        )
+        for causal in (False, True):
+            sdpa = functools.partial(
+                F.scaled_dot_product_attention, q, k, v, is_causal=causal
+            )
+            torch.testing.assert_close(
+                ref.flash_attention(q, k, v, is_causal=causal),
+                sdpa(),
+                atol=2e-2,
+                rtol=2e-2,
+            )
+            timings = {
+                "reference": bench(
+                    functools.partial(ref.flash_attention, q, k, v, is_causal=causal)
+                )
+            }
+            for label, backend in (
+                ("cudnn", SDPBackend.CUDNN_ATTENTION),
+                ("sdpa-flash", SDPBackend.FLASH_ATTENTION),
+            ):
+                try:
+                    with sdpa_kernel(backend):
+                        sdpa()
+                        timings[label] = bench(sdpa)
+                except RuntimeError:
+                    pass  # that backend is not available here
+            flops = 4 * B * H * N * N * D // (2 if causal else 1)
+            row(
+                "flash_attention_triton",
+                f"fp16 B{B} H{H} N{N} D{D}{' causal' if causal else ''}",
+                "TFLOP/s",
+                flops,
+                timings,
+                "" if causal else "target >= 500 TFLOP/s (cuDNN ~606, tutorial ~470)",
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
