@@ -394,7 +394,9 @@ def test_dropout_in_train_mode(impl, device, p):
     if attn_p == 1.0 and device == "cuda":
         # torch's fused CUDA SDPA returns NaN at dropout_p=1 (it scales by 1 / (1 - p)), so a
         # correct SDPA-based block would fail here for torch's reason; the CPU run checks it.
-        pytest.skip("attn_pdrop=1 is checked on the CPU: CUDA SDPA gives NaN at dropout_p=1")
+        pytest.skip(
+            "attn_pdrop=1 is checked on the CPU: CUDA SDPA gives NaN at dropout_p=1"
+        )
     config = _config(attn_pdrop=attn_p, resid_pdrop=resid_p)
     hf = _hf_block(config, 10).train()
     block = _make(impl, config, hf, device).train()
