@@ -1,0 +1,30 @@
+# expect: cancels catastrophically
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _ln_kernel(x_ptr, w_ptr, b_ptr, out_ptr, N, sx0, sx1, eps, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < N
+    x = tl.load(x_ptr + row * sx0 + cols * sx1, mask=mask, other=0.0).to(tl.float32)
+    mean = tl.sum(x, axis=0) / N
+    # bug: one pass, E[x^2] - mean^2 (cancels when |mean| >> std)
+    var = tl.sum(x * x, axis=0) / N - mean * mean
+    xc = tl.where(mask, x - mean, 0.0)
+    rstd = 1.0 / tl.sqrt(var + eps)
+    w = tl.load(w_ptr + cols, mask=mask).to(tl.float32)
+    b = tl.load(b_ptr + cols, mask=mask).to(tl.float32)
+    tl.store(out_ptr + row * N + cols, (xc * rstd * w + b).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def layer_norm(x, weight, bias, eps=1e-5):
+    N = x.shape[-1]
+    x2 = x.reshape(-1, N)
+    w, b = weight.contiguous(), bias.contiguous()
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    _ln_kernel[(x2.shape[0],)](x2, w, b, out, N, x2.stride(0), x2.stride(1), eps,
+                               BLOCK=triton.next_power_of_2(N))
+    return out

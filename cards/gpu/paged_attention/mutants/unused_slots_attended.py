@@ -1,0 +1,21 @@
+# expect: unused slots of each sequence's last block
+import math
+
+import torch
+
+
+def paged_attention(query, key_cache, value_cache, block_tables, context_lens):
+    S, H, D = query.shape
+    _, bs, kvh, _ = key_cache.shape
+    out = torch.empty_like(query)
+    for s in range(S):
+        L = int(context_lens[s])
+        blocks = block_tables[s, : (L + bs - 1) // bs].long()
+        # bug: every slot of the sequence's blocks, including the unused tail of the last one
+        k = key_cache[blocks].reshape(-1, kvh, D).float()
+        v = value_cache[blocks].reshape(-1, kvh, D).float()
+        k = k.repeat_interleave(H // kvh, dim=1)
+        v = v.repeat_interleave(H // kvh, dim=1)
+        scores = torch.einsum("hd,lhd->hl", query[s].float(), k) / math.sqrt(D)
+        out[s] = torch.einsum("hl,lhd->hd", scores.softmax(-1), v).to(query.dtype)
+    return out
