@@ -102,7 +102,9 @@ def infos(catalog: dict[str, Card]) -> dict[str, CardInfo]:
 Today = namedtuple(
     "Today",
     "day lines in_progress later waiting budget_minutes planned_minutes spent_minutes"
-    " new_limit saved",  # saved: True, or why the plan could not be kept
+    " new_limit saved"  # saved: True, or why the plan could not be kept
+    " interview",  # an engine.interview.Countdown, or None when no date is set
+    defaults=(None,),
 )
 Progress = namedtuple(
     "Progress", "id card title path started deadline used_s left_s checks best hints"
@@ -166,10 +168,24 @@ def today(now: datetime, budget: int | None = None, new: int | None = None) -> T
         ]
 
     found = candidates(list(info.values()), states, day, passed)
+    interview, practised, forced = interview_date(settings), set(), []
+    if interview:
+        from engine import interview as final_week
+
+        if final_week.in_final_week(day, interview):
+            practised = db.reviewed_since(final_week.week_start(interview).isoformat())
+            forced = final_week.share(info, states, day, interview, practised, passed)
 
     def additions(items):
         return plan.additions(
-            items, info, states, day, found, budget_minutes=budget, new_limit=new
+            items,
+            info,
+            states,
+            day,
+            found,
+            budget_minutes=budget,
+            new_limit=new,
+            forced=forced,
         )
 
     items = stored(db)
@@ -202,6 +218,9 @@ def today(now: datetime, budget: int | None = None, new: int | None = None) -> T
         spent_minutes(db, day.isoformat()),
         new,
         saved,
+        final_week.countdown(info, states, day, interview, practised)
+        if interview
+        else None,
     )
 
 
@@ -247,12 +266,74 @@ def grading_devices(c: Card) -> dict[str, str]:
     return found
 
 
-def set_config(key: str, value: str) -> None:
-    if key not in LIMITS:
-        raise DrillError(f"unknown setting {key!r}; settings: {', '.join(LIMITS)}")
-    setting({key: value}, key)
+DATES = {"interview_date": "the day of your interview"}  # settings that hold a date
+
+
+def interview_date(settings: dict[str, str]):
+    """The interview date setting (a date), or None when it is not set."""
+    from engine.interview import KEY, parse_date
+
+    value = settings.get(KEY)
+    if not value:
+        return None
+    try:
+        return parse_date(value)
+    except ValueError:
+        raise DrillError(
+            f"setting {KEY} is {value!r}: a date YYYY-MM-DD "
+            f"(`drill config {KEY} YYYY-MM-DD`, or `--clear`)"
+        ) from None
+
+
+def check_key(key: str) -> None:
+    if key not in LIMITS and key not in DATES:
+        raise DrillError(
+            f"unknown setting {key!r}; settings: {', '.join([*LIMITS, *DATES])}"
+        )
+
+
+def set_config(key: str, value: str, now: datetime | None = None) -> None:
+    check_key(key)
+    if key in DATES:
+        from engine.clock import now as clock_now
+        from engine.interview import check_date
+
+        when = now or clock_now()
+        day = study_day(when, setting(reader().settings(), "rollover_hour"))
+        value = check_date(value, day).isoformat()
+    else:
+        setting({key: value}, key)
     db = store()
     db.set_setting(key, value)
+
+
+def clear_config(key: str) -> bool:
+    """Remove a setting (back to its default); False if it was not set."""
+    check_key(key)
+    return store().delete_setting(key)
+
+
+def setting_note(key: str, value: str, now: datetime) -> str:
+    """A few words after a setting in `drill config` (the interview's countdown)."""
+    if key not in DATES:
+        return ""
+    from engine.interview import HIGH_FREQUENCY, week_start
+
+    when = interview_date({key: value})
+    day = study_day(now, setting(reader().settings(), "rollover_hour"))
+    days = (when - day).days
+    if days < 0:
+        return " (past: `drill config interview_date --clear`)"
+    if days == 0:
+        return " (today)"
+    from datetime import timedelta
+
+    starts, last = max(week_start(when), day), when - timedelta(days=1)
+    return (
+        f" (in {days} day{'s' * (days != 1)}; the final week, {starts:%a %d %b} to "
+        f"{last:%a %d %b}, practises every card asked in >= {HIGH_FREQUENCY:.0%} of "
+        "interviews)"
+    )
 
 
 __all__ = ["CardError", "DrillError"]

@@ -228,9 +228,10 @@ def record_verdict(
         started = from_iso(a["started_at"])
         elapsed = (now - started).total_seconds()
         if verdict["status"] == "pass":
-            measured = rules.passed_quality(
-                summary, elapsed, t.card.minutes * 60, a["hints"]
-            )
+            # the target is the attempt's own deadline: the card's minutes, or in a mock
+            # interview the whole session's (drills.mock)
+            target_s = (from_iso(a["deadline_at"]) - started).total_seconds()
+            measured = rules.passed_quality(summary, elapsed, target_s, a["hints"])
             q = measured if quality is None else quality
             source = "check" if quality is None else "override"
             review = _review(db, t.card.slug, q, started, now, source)

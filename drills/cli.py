@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from datetime import timedelta
 
 import click
 
@@ -278,13 +280,190 @@ def drill_solution(slug):
 @cli.command(name="config")
 @click.argument("key", required=False)
 @click.argument("value", required=False)
-def drill_config(key, value):
-    """Show settings, or set one (budget_minutes, new_per_day, ...)."""
+@click.option("--clear", is_flag=True, help="Remove setting KEY (its default applies).")
+def drill_config(key, value, clear):
+    """Show settings, or set one (budget_minutes, interview_date, ...)."""
+    if key:
+        app.check_key(key)
+    if clear:
+        if not key or value is not None:
+            raise click.ClickException(
+                "--clear takes a setting alone: drill config KEY --clear"
+            )
+        click.echo(f"{key} cleared" if app.clear_config(key) else f"{key} was not set")
+        return
     if key and value is not None:
-        app.set_config(key, value)
-    for k, v in sorted(app.reader().settings().items()):
+        app.set_config(key, value, _now())
+    settings = app.reader().settings()
+    if key and key not in settings:
+        click.echo(f"{key} is not set (`drill config {key} VALUE`)")
+    for k, v in sorted(settings.items()):
         if not key or k == key:
-            click.echo(f"{k} = {v}")
+            click.echo(f"{k} = {v}{app.setting_note(k, v, _now())}")
+
+
+@cli.command(name="report")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write a self-contained HTML page with charts to this file.",
+)
+@click.option(
+    "--all", "all_", is_flag=True, help="List every topic, not the 15 weakest."
+)
+@json_option
+def drill_report(html_path, all_, json_):
+    """Show your weakest topics, weighted by how often interviews ask them."""
+    from drills import weak
+
+    if html_path:
+        weak.check_html_path(html_path)
+    r = weak.build(_now())
+    if json_:
+        echo_json(weak.as_json(r))
+    else:
+        click.echo("\n".join(weak.lines(r, None if all_ else weak.SHOWN)))
+    if html_path:
+        from drills.report_html import write
+
+        try:
+            size = write(r, html_path)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot write {html_path} ({exc.strerror or exc}): choose another path"
+            ) from None
+        click.echo(f"wrote {html_path} ({size / 1024:.0f} KiB)", err=bool(json_))
+
+
+@cli.command(name="mock")
+@click.option(
+    "--minutes",
+    type=click.IntRange(1, 600),
+    help="The session's length (default 45); one clock for every problem.",
+)
+@click.option(
+    "--cards",
+    "count",
+    type=click.IntRange(1, 20),
+    help="Problems in the set (default: as many as fit, one per 15 min at most).",
+)
+@click.option("--topic", help="Only cards of this topic (card.toml's topics).")
+@click.option("--company", help="Only cards this company asks (card.toml's companies).")
+@click.option("--seed", type=int, help="Seed the pick (each scorecard shows its seed).")
+@click.option(
+    "--resume", is_flag=True, help="Continue the session in progress, same deadline."
+)
+@click.option(
+    "--finish",
+    "finish_",
+    is_flag=True,
+    help="End the session in progress and grade it.",
+)
+@click.option(
+    "--no-live", is_flag=True, help="Print events as lines, not a live display."
+)
+@click.option("--history", is_flag=True, help="List every mock session and its score.")
+@json_option
+def drill_mock(
+    minutes, count, topic, company, seed, resume, finish_, no_live, history, json_
+):
+    """Run a timed mock interview: one clock, then a scorecard."""
+    from drills import mockview
+
+    sys.exit(
+        mockview.run(
+            _now(),
+            minutes=minutes,
+            count=count,
+            topic=topic,
+            company=company,
+            seed=seed,
+            resume=resume,
+            finish_=finish_,
+            no_live=no_live,
+            history=history,
+            json_=json_,
+        )
+    )
+
+
+@cli.command(name="export")
+@click.argument("path", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["ics", "csv", "json"]),
+    help="ics (calendar), csv or json (default: PATH's extension).",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 366),
+    default=30,
+    show_default=True,
+    help="How many days ahead, today included.",
+)
+def drill_export(path, fmt, days):
+    """Export upcoming reviews by date: ICS calendar, CSV or JSON."""
+    from drills import export
+
+    to_file = path not in (None, "-")
+    fmt = export.format_of(fmt, path if to_file else None)
+    if to_file:
+        export.check_destination(path)
+    u = export.upcoming(_now(), days)
+    text = export.render(u, fmt)
+    if not to_file:
+        return click.echo(text, nl=False)
+    export.write_file(text, path)
+    n, last = len(u.rows), u.day + timedelta(days=days - 1)
+    click.echo(
+        f"Exported {n} review{'s' * (n != 1)} due {u.day} to {last} to {path} ({fmt})."
+    )
+
+
+@cli.command(name="backup")
+@click.argument("path", type=click.Path())
+def drill_backup(path):
+    """Copy all your data to PATH (a file, or a folder to put one in)."""
+    from drills import export
+
+    info = export.backup(path, _now())
+    size = os.path.getsize(info.path)
+    click.echo(
+        f"Backed up {export.summary(info)} to {info.path} ({size / 1024:.0f} KiB)."
+    )
+
+
+@cli.command(name="restore")
+@click.argument("path", type=click.Path())
+@click.option("--yes", is_flag=True, help="Overwrite the current data without asking.")
+def drill_restore(path, yes):
+    """Replace all your data with a backup made by `drill backup`."""
+    from drills import export
+    from engine.backup import has_data
+
+    incoming, current, problem = export.restore_preview(path)
+    if (problem or has_data(current)) and not yes:
+        now = (
+            f"cannot be read ({problem})"
+            if problem
+            else f"holds {export.summary(current)}"
+        )
+        click.echo(f"Your current data {now}.")
+        click.echo(f"The backup holds {export.summary(incoming)}.")
+        try:
+            sure = click.confirm("Replace the current data with the backup?", err=True)
+        except click.Abort:  # no answer (no terminal): a script says --yes
+            sure = False
+        if not sure:
+            raise click.ClickException(
+                "nothing restored: your data is as it was (--yes restores without asking)"
+            )
+    info, kept = export.restore(path, _now())
+    click.echo(f"Restored {export.summary(info)} from {path}.")
+    if kept:
+        click.echo(f"The data it replaced is kept in {kept}.")
 
 
 @cli.group(name="cards")

@@ -88,7 +88,61 @@ def _today_json(t) -> dict:
         "plan": [line._asdict() for line in t.lines],
         "later": [e._asdict() for e in t.later],
         "waiting": t.waiting,
+        "interview": _interview_json(t),
     }
+
+
+def _interview_json(t) -> dict | None:
+    c = t.interview
+    if c is None:
+        return None
+    planned = {line.card for line in t.lines if line.status != "done"}
+    return {
+        "date": c.date.isoformat(),
+        "days_left": c.days_left,
+        "phase": c.phase,  # "before" | "final week" | "today" | "past"
+        "final_week_starts": c.week_starts.isoformat(),
+        "high_frequency_threshold": c.threshold,
+        "high_frequency_cards": c.high,
+        "unpractised": c.unpractised,
+        "unpractised_in_plan": [s for s in c.unpractised if s in planned],
+    }
+
+
+def interview_line(t) -> str | None:
+    """The countdown under the day's header: days left and what is still to practise."""
+    c = t.interview
+    if c is None:
+        return None
+    if c.phase == "past":
+        return (
+            f"The interview date {c.date} has passed: SM-2 as usual "
+            "(`drill config interview_date --clear`)."
+        )
+    if c.phase == "today":
+        return "Interview today. Good luck!"
+    head = (
+        f"Interview in {c.days_left} day{'s' * (c.days_left != 1)} ({c.date:%a %d %b})"
+    )
+    names = ", ".join(c.unpractised[:8]) + (", ..." if len(c.unpractised) > 8 else "")
+    if c.phase == "before":
+        todo = (
+            f"; not started yet: {len(c.unpractised)} of {c.high} ({names})"
+            if c.unpractised
+            else f"; all {c.high} started"
+        )
+        return (
+            f"{head}: the final week starts {c.week_starts:%a %d %b}, and it practises "
+            f"every card asked in >= {c.threshold:.0%} of interviews{todo}."
+        )
+    if not c.unpractised:
+        return f"{head}, final week: all {c.high} high-frequency cards practised this week."
+    planned = {line.card for line in t.lines if line.status != "done"}
+    today = sum(1 for s in c.unpractised if s in planned)
+    return (
+        f"{head}, final week: {len(c.unpractised)} of {c.high} high-frequency cards "
+        f"not practised this week ({names}); {today} in today's plan."
+    )
 
 
 def show_today(t, json_: bool) -> None:
@@ -100,6 +154,9 @@ def show_today(t, json_: bool) -> None:
         f"{t.planned_minutes} min "
         f"(budget {t.budget_minutes}); {done} done, {t.spent_minutes} min spent today"
     )
+    countdown = interview_line(t)
+    if countdown:
+        echo(countdown)
     for p in t.in_progress:
         echo(_progress_line(p))
     if not t.lines:

@@ -9,13 +9,15 @@ from datetime import datetime, timedelta
 from engine.catalog import Card
 
 
-def header(card: Card, started: datetime) -> str:
+def header(card: Card, started: datetime, mock: str | None = None) -> str:
+    """`mock`: the line that replaces the card's own target (a mock interview's one clock)."""
     deadline = started + timedelta(minutes=card.minutes)
     prompt = card.prompt.strip().replace('"""', "'''")
     lines = [
         f"{card.title}  [drill: {card.slug}]",
         "",
-        f"Target: {card.minutes} min.  Started {started:%Y-%m-%d %H:%M}.  Deadline {deadline:%H:%M}.",
+        mock
+        or f"Target: {card.minutes} min.  Started {started:%Y-%m-%d %H:%M}.  Deadline {deadline:%H:%M}.",
         "Check with `drill check` (this file); give up with `drill giveup`.",
         "",
         "Contract:",
@@ -31,7 +33,7 @@ def header(card: Card, started: datetime) -> str:
     return '"""' + "\n".join(lines) + '\n"""'
 
 
-def render_blank(card: Card, started: datetime) -> str:
+def render_blank(card: Card, started: datetime, mock: str | None = None) -> str:
     import jinja2
 
     template = jinja2.Template(
@@ -39,4 +41,4 @@ def render_blank(card: Card, started: datetime) -> str:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    return template.render(header=header(card, started), card=card)
+    return template.render(header=header(card, started, mock), card=card)

@@ -135,5 +135,47 @@ def m002_daily_loop(db):
     )
 
 
-STEPS = (m001_initial, m002_daily_loop)
+def m003_mock_sessions(db):
+    """Timed mock interviews: a session, its problems (each an attempt), their final grades."""
+    db["mocks"].create(
+        {
+            "id": int,
+            "started_at": str,
+            "deadline_at": str,  # absolute: `drill mock --resume` runs against it
+            "minutes": int,
+            "folder": str,
+            "seed": int,
+            "topic": str,
+            "company": str,
+            "ended_at": str,
+            "end_reason": str,  # "deadline" | "finish" | "done" (every problem ended early)
+        },
+        pk="id",
+        not_null={"started_at", "deadline_at", "minutes", "folder"},
+    )
+    db["mock_problems"].create(
+        {
+            "mock_id": int,
+            "pos": int,
+            "card": str,
+            "attempt_id": int,
+            "path": str,
+            "weight": float,  # why it was picked: frequency x weakness
+            "status": str,  # the final verdict; null until the problem is graded
+            "passed": int,
+            "total": int,
+            "used_s": float,  # from the session's start to its pass (or to the end)
+            "quality": int,
+            "graded_at": str,
+        },
+        pk=("mock_id", "pos"),
+        not_null={"card", "path"},
+        foreign_keys=[("mock_id", "mocks", "id")],
+    )
+    db["mock_problems"].create_index(["card"])
+    db["attempts"].add_column("mock_id", int)  # the session an attempt belongs to
+    db["attempts"].create_index(["mock_id"])
+
+
+STEPS = (m001_initial, m002_daily_loop, m003_mock_sessions)
 SCHEMA_VERSION = len(STEPS)  # PRAGMA user_version of a current database

@@ -27,32 +27,51 @@ def additions(
     *,
     budget_minutes: int,
     new_limit: int,
+    forced: list = (),
 ) -> list[Item]:
     """The items to append to `stored` now: the whole plan when nothing is stored yet.
-    `found`: engine.queue.candidates for this day."""
+    `found`: engine.queue.candidates for this day. `forced`: the final week's share before an
+    interview (engine.interview.share): first in the plan, whatever the budget; it joins a
+    stored plan once, if that plan has none (the date was set after the day's first look)."""
     due, new, _ = found
     introduced = sum(1 for s in states.values() if s.first_day == day.isoformat())
     pos = max((i.pos for i in stored), default=0)
+    if any(i.kind == "interview" for i in stored):
+        forced = []
+    planned = {i.card for i in stored}
+    forced = [e for e in forced if e.slug not in planned]
+    pulled = {e.slug for e in forced}
+    due = [e for e in due if e.slug not in pulled or e.kind == "again"]
+    new = [e for e in new if e.slug not in pulled]
+    forced_new = sum(1 for e in forced if e.slug not in states)
     if not stored:
         fits, _ = fit(
-            due, new, minutes_left=budget_minutes, new_left=new_limit - introduced
+            due,
+            new,
+            minutes_left=budget_minutes - sum(e.minutes for e in forced),
+            new_left=new_limit - introduced - forced_new,
+            first=not forced,
         )
         return [
             Item(pos + n, e.slug, e.kind, e.minutes, e.reason)
-            for n, e in enumerate(fits, 1)
+            for n, e in enumerate([*forced, *fits], 1)
         ]
-    planned = {i.card for i in stored}
     repeats = {i.card for i in stored if i.kind == "again"}
     added = [e for e in due if e.kind == "again" and e.slug not in repeats]
     more_due = [e for e in due if e.kind != "again" and e.slug not in planned]
     more_new = [e for e in new if e.slug not in planned]
-    new_planned = sum(1 for i in stored if i.kind in NEW_KINDS)
+    new_planned = sum(
+        1
+        for i in stored
+        if i.kind in NEW_KINDS or (i.kind == "interview" and i.card not in states)
+    )
     fits, _ = fit(
         more_due,
         more_new,
         minutes_left=budget_minutes
-        - sum(i.minutes for i in stored if i.kind != "again"),
-        new_left=new_limit - max(new_planned, introduced),
+        - sum(i.minutes for i in stored if i.kind != "again")
+        - sum(e.minutes for e in forced),
+        new_left=new_limit - max(new_planned, introduced) - forced_new,
         first=False,
     )
     for e in fits:
@@ -69,7 +88,7 @@ def additions(
         added.append(e._replace(kind=joined, reason=reason))
     return [
         Item(pos + n, e.slug, e.kind, e.minutes, e.reason)
-        for n, e in enumerate(added, 1)
+        for n, e in enumerate([*forced, *added], 1)
     ]
 
 

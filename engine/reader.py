@@ -161,6 +161,17 @@ class Reader:
     def reviews(self) -> list[sqlite3.Row]:
         return self._rows("select * from reviews order by id")
 
+    def reviewed_since(self, day: str) -> set[str]:
+        """Cards with a review on study day `day` or later."""
+        rows = self._rows("select distinct card from reviews where day >= ?", (day,))
+        return {r["card"] for r in rows}
+
+    def ended_attempts(self) -> list[sqlite3.Row]:
+        """Every attempt that has ended (passed, given up, restarted or abandoned)."""
+        return self._rows(
+            "select * from attempts where ended_at is not null order by id"
+        )
+
     def best_speeds(self) -> dict[str, dict]:
         """Per kernel card, the speed report of its fastest passing check (on a GPU)."""
         import json

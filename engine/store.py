@@ -138,6 +138,11 @@ class Store(Reader):
         with self.transaction():
             self.upsert("settings", {"key": key, "value": value}, "key")
 
+    def delete_setting(self, key: str) -> bool:
+        """Remove a setting (its default applies again); False if it was not set."""
+        with self.transaction():
+            return self._run("delete from settings where key = ?", (key,)).rowcount > 0
+
 
 def _version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
