@@ -231,9 +231,13 @@ def catalog_rows(now: datetime) -> list[dict]:
     day = study_day(now, setting(db.settings(), "rollover_hour"))
     states = db.states()
     open_cards = {a["card"] for a in db.open_attempts()}
-    speeds = db.best_speeds()
+    bank = cards()
+    # speeds come from kernel cards (Triton: `interpret`) and cards with a speed bar
+    speeds = db.best_speeds(
+        [c.slug for c in bank.values() if c.interpret or c.min_speedup]
+    )
     rows = []
-    for c in cards().values():
+    for c in bank.values():
         s = states.get(c.slug)
         state = label(s, day, c.slug in open_cards)
         rows.append(

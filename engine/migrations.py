@@ -177,5 +177,11 @@ def m003_mock_sessions(db):
     db["attempts"].create_index(["mock_id"])
 
 
-STEPS = (m001_initial, m002_daily_loop, m003_mock_sessions)
+def m004_checks_by_card(db):
+    """`drill list` reads the kernel cards' best speeds from their checks: by card, not a scan
+    of years of checks."""
+    db["checks"].create_index(["card", "status"])
+
+
+STEPS = (m001_initial, m002_daily_loop, m003_mock_sessions, m004_checks_by_card)
 SCHEMA_VERSION = len(STEPS)  # PRAGMA user_version of a current database

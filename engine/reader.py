@@ -172,14 +172,19 @@ class Reader:
             "select * from attempts where ended_at is not null order by id"
         )
 
-    def best_speeds(self) -> dict[str, dict]:
-        """Per kernel card, the speed report of its fastest passing check (on a GPU)."""
+    def best_speeds(self, cards: list[str]) -> dict[str, dict]:
+        """Per kernel card of `cards`, the speed report of its fastest passing check (on a GPU)."""
         import json
 
+        if not cards:
+            return {}
         best: dict[str, dict] = {}
+        marks = ", ".join("?" * len(cards))
         for r in self._rows(
             "select card, json_extract(verdict, '$.speed') as speed from checks"
-            " where status = 'pass' and json_extract(verdict, '$.speed') is not null"
+            f" where card in ({marks}) and status = 'pass'"
+            " and json_extract(verdict, '$.speed') is not null",
+            tuple(cards),
         ):
             try:
                 speed = json.loads(r["speed"])
