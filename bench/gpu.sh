@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # drill on a GPU machine: a kernel card's first compile and what Triton's cache saves, warm and
 # cold checks (CPU and CUDA tests), the CUDA state of the warm grader, every card's reference, the
-# whole bank warm (and cold with GPU_COLD=1), and the grading tests. Run from the repository
+# whole bank warm (and cold with GPU_COLD=1), the kernel cards' speed reports and benchmark, and
+# the grading tests. Run from the repository
 # root; wheels for missing packages in .whl/.
 # Usage: bash bench/gpu.sh OUTDIR
 set -uo pipefail
@@ -54,6 +55,16 @@ for mode in warm ${GPU_COLD:+cold}; do
   echo "$mode: exit $?, $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s wall," \
     "$(grep -c '^ok' "$out/bank-$mode.log") ok, $(grep -c '^PROBLEM' "$out/bank-$mode.log") problems"
 done
+
+echo "== speed feedback: each kernel card's blind alternative, checked (and recorded), then drill list"
+for c in softmax_triton vector_add_triton layernorm_triton matmul_triton flash_attention_triton; do
+  f=$(ls cards/gpu/$c/alternatives/independent_*.py | head -1)
+  echo "-- drill check $f --card $c"; drill check "$f" --card "$c" 2>&1 | head -4
+done
+drill list | sed -n '/GPU and systems/,$p'
+
+echo "== the kernel cards' references beside torch (bench/kernels.py)"
+python3 bench/kernels.py
 
 echo "== grading tests"
 python3 -m pytest -q -p no:cacheprovider tests/test_grading.py tests/test_warm.py 2>&1 | tail -3
