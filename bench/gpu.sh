@@ -2,8 +2,7 @@
 # drill on a GPU machine: a kernel card's first compile and what Triton's cache saves, warm and
 # cold checks (CPU and CUDA tests), the CUDA state of the warm grader, every card's reference, the
 # whole bank warm (and cold with GPU_COLD=1), the kernel cards' speed reports and benchmark, and
-# the grading tests. Run from the repository
-# root; wheels for missing packages in .whl/.
+# the grading tests. Run from the repository root; wheels for missing packages in .whl/.
 # Usage: bash bench/gpu.sh OUTDIR
 set -uo pipefail
 out=${1:-/tmp/drill-gpu}
