@@ -12,7 +12,7 @@ from engine import report as figures
 from engine.clock import study_day
 
 Report = namedtuple(
-    "Report", "day summary topics daily forecast solves interview titles cards"
+    "Report", "day summary topics daily forecast solves interview titles cards speeds"
 )
 
 
@@ -40,6 +40,8 @@ def build(now: datetime) -> Report:
         countdown(db, bank, states, day, interview_date(settings)),
         {slug: c.title for slug, c in catalog.items()},
         figures.weakest_cards(catalog, states, reviews, day),
+        # kernel cards' best speeds on a GPU, as `drill list` shows them
+        db.best_speeds([c.slug for c in bank.values() if c.interpret or c.min_speedup]),
     )
 
 
@@ -95,6 +97,7 @@ def as_json(r: Report) -> dict:
         ],
         "forecast": [{"day": d, "cards": n, "minutes": m} for d, n, m in r.forecast],
         "interview": interview_json(r.interview),
+        "kernel_speeds": r.speeds,  # {card: its fastest passing check's speed report}
     }
 
 
@@ -163,6 +166,11 @@ def lines(r: Report, limit: int | None = SHOWN) -> list[str]:
         out.append(
             f"... and {len(r.topics) - len(shown)} more topics (`drill report --all`)"
         )
+    if r.speeds:
+        from drills.grading.verdict import speed_line
+
+        out += ["", "Kernel cards, best pass on a GPU:"]
+        out += [f"  {slug}: {speed_line(s)}" for slug, s in sorted(r.speeds.items())]
     out += ["", LEGEND]
     return out
 

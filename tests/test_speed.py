@@ -1,5 +1,6 @@
 """Speed feedback for kernel cards, end to end on the CPU: a toy card whose speed test uses the
-kit's `measure` with a fake timer (the real one needs a GPU), graded through `drill check`."""
+kit's `measure` with a fake timer (the real one needs a GPU), graded through `drill check`,
+and shown by `drill list` and `drill report`."""
 
 import json
 import shutil
@@ -76,6 +77,11 @@ def test_a_pass_reports_its_speed_and_list_shows_the_best(speedy, tmp_path):
     rows = json.loads(CliRunner().invoke(cli, ["list", "--json"]).output)
     assert next(r for r in rows if r["slug"] == "speedy")["speed"]["speedup"] == 2.0
     assert next(r for r in rows if r["slug"] == "scale")["speed"] is None
+    report = CliRunner().invoke(cli, ["report"]).output
+    assert "Kernel cards, best pass on a GPU:" in report
+    assert "speedy: speed: 4 GB/s against torch's 2" in report
+    figures = json.loads(CliRunner().invoke(cli, ["report", "--json"]).output)
+    assert figures["kernel_speeds"]["speedy"]["speedup"] == 2.0
     text = CliRunner().invoke(
         cli, ["check", str(tmp_path / "fast.py"), "--card", "speedy"]
     )
