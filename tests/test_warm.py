@@ -198,3 +198,7 @@ def test_optimiser_cards_preload_dynamo(tmp_path):
     assert "torch._dynamo" not in verifier_imports(str(plain))
     assert preloadable("torch._dynamo") and preloadable("transformers.LlamaConfig")
     assert not preloadable("torch") and not preloadable("torch._dynamo_x")
+    assert not preloadable(
+        "torch._dynamo", gpu=True
+    )  # not yet shown CUDA-safe before a fork
+    assert preloadable("transformers.LlamaConfig", gpu=True)

@@ -39,12 +39,18 @@ ALWAYS = ("torch", "numpy", "pytest")  # what every verifier needs, imported at 
 # Imported on the first request of a card whose verifier needs it. Not triton: it costs 70 ms,
 # and it decides at import whether it interprets (see `Server.triton`).
 # `torch._dynamo`: the first step of any torch.optim optimiser imports it (seconds); the runner
-# asks for it when a verifier uses torch.optim. It starts no thread, so it forks cleanly.
+# asks for it when a verifier uses torch.optim. It starts no thread, so it forks cleanly; on a
+# GPU host it is not preloaded, since nothing has shown yet that its import leaves CUDA
+# untouched in the parent (a parent that initialised CUDA breaks every forked child's CUDA).
 PRELOADABLE = {"transformers", "torch._dynamo"}
+CPU_HOST_ONLY = {"torch._dynamo"}
 
 
-def preloadable(name: str) -> bool:
-    return any(name == p or name.startswith(p + ".") for p in PRELOADABLE)
+def preloadable(name: str, gpu: bool = False) -> bool:
+    return any(
+        (name == p or name.startswith(p + ".")) and not (gpu and p in CPU_HOST_ONLY)
+        for p in PRELOADABLE
+    )
 
 
 ALREADY_RUNNING = 3  # exit status when another grader holds the lock
@@ -263,7 +269,8 @@ class Server:
         return False
 
     def fork(self, request: dict, conn: socket.socket) -> Job:
-        preload(n for n in request.get("preload", []) if preloadable(n))
+        gpu = gpu_host()
+        preload(n for n in request.get("preload", []) if preloadable(n, gpu))
         sys.stdout.flush()
         sys.stderr.flush()
         gc.freeze()  # the child's collections skip the parent's heap (and leave its pages shared)
