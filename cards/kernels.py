@@ -20,8 +20,15 @@ things for the duration of the call (and restores everything afterwards):
 3. Provenance. The returned tensor must hold bytes a kernel wrote: its storage was a kernel
    argument (or a copy, by clone/_to_copy/copy_, of one) and has not changed since. This catches
    a token kernel followed by host-side numpy/Python math, which no aten op reveals.
+
+Also shared by the kernel cards' verifiers: `poisoned_empty()` (fresh memory is NaN, so tiles
+no kernel wrote show), `skip_bf16_off_gpu(device, dtype)` and `storage_view(t, shape, strides)`
+(what a kernel that ignores t's strides reads).
 """
 
+import contextlib
+
+import pytest
 import torch
 
 from cards.checks import QuietDispatchMode, assert_tensor
@@ -257,3 +264,38 @@ class KernelWatch(QuietDispatchMode):
 # Interpreters of Triton <= 3.6 turn a runtime int into a 1-element array and call int() on it to
 # use it as a `range` bound; NumPy >= 2.4 refuses that. A compiled kernel is unaffected.
 OLD_INTERPRETER = "only 0-dimensional arrays can be converted to Python scalars"
+
+
+@contextlib.contextmanager
+def poisoned_empty():
+    """torch.empty and friends return NaN-filled memory (integers: their max) for the duration:
+    deterministic mode's fill, so output a kernel never wrote shows."""
+    was = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    # torch._C's switch, not torch.use_deterministic_algorithms: that one also sets inductor's
+    # flag, importing torch._inductor (seconds) for nothing that runs here.
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    try:
+        yield
+    finally:
+        torch._C._set_deterministic_algorithms(was, warn_only=warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
+
+
+def skip_bf16_off_gpu(device, dtype) -> None:
+    if dtype == torch.bfloat16 and device != "cuda":
+        pytest.skip(
+            "bfloat16 is graded on a GPU only (Triton's interpreter gets bfloat16 math wrong)"
+        )
+
+
+def storage_view(t, shape, strides):
+    """t's storage read with `shape` and `strides` from t's offset (what a kernel that ignores
+    t's own strides reads), float64 on the CPU; None when that would read past the storage."""
+    flat = torch.empty(0, dtype=t.dtype, device=t.device).set_(t.untyped_storage())
+    last = t.storage_offset() + sum((n - 1) * s for n, s in zip(shape, strides))
+    if last >= flat.numel():
+        return None
+    return flat.to("cpu", torch.float64).as_strided(shape, strides, t.storage_offset())

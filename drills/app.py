@@ -232,10 +232,7 @@ def catalog_rows(now: datetime) -> list[dict]:
     states = db.states()
     open_cards = {a["card"] for a in db.open_attempts()}
     bank = cards()
-    # speeds come from kernel cards (Triton: `interpret`) and cards with a speed bar
-    speeds = db.best_speeds(
-        [c.slug for c in bank.values() if c.interpret or c.min_speedup]
-    )
+    speeds = db.best_speeds(speed_cards(bank))
     rows = []
     for c in bank.values():
         s = states.get(c.slug)
@@ -260,6 +257,12 @@ def catalog_rows(now: datetime) -> list[dict]:
             }
         )
     return rows
+
+
+def speed_cards(bank: dict[str, Card]) -> list[str]:
+    """The cards whose passes carry a speed: kernel cards (Triton: `interpret`) and any card
+    with a speed bar."""
+    return [c.slug for c in bank.values() if c.interpret or c.min_speedup]
 
 
 def grading_devices(c: Card) -> dict[str, str]:

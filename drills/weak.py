@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import namedtuple
 from datetime import datetime
 
-from drills.app import cards, infos, interview_date, reader, setting
+from drills.app import cards, infos, interview_date, reader, setting, speed_cards
 from engine import report as figures
 from engine.clock import study_day
 
@@ -40,8 +40,7 @@ def build(now: datetime) -> Report:
         countdown(db, bank, states, day, interview_date(settings)),
         {slug: c.title for slug, c in catalog.items()},
         figures.weakest_cards(catalog, states, reviews, day),
-        # kernel cards' best speeds on a GPU, as `drill list` shows them
-        db.best_speeds([c.slug for c in bank.values() if c.interpret or c.min_speedup]),
+        db.best_speeds(speed_cards(bank)),  # kernel cards' best, as `drill list` shows
     )
 
 

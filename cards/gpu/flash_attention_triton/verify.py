@@ -14,7 +14,6 @@ rescaled, the last partial block dropped), the scale wrong (none, 1/D, exp2 with
 the causal mask ignored or excluding the diagonal, the strides ignored.
 """
 
-import contextlib
 import math
 
 import pytest
@@ -31,35 +30,18 @@ from cards.checks import (
     randn,
     tolerance,
 )
-from cards.kernels import OLD_INTERPRETER, KernelWatch, _tensors
+from cards.kernels import (
+    OLD_INTERPRETER,
+    KernelWatch,
+    _tensors,
+    poisoned_empty,
+    skip_bf16_off_gpu,
+    storage_view,
+)
 from cards.speed import measure
 
 HALF = [torch.float16, torch.bfloat16]
 BLOCKS = (16, 32, 64, 128)  # key block sizes an attempt may use
-
-
-def _skip_bf16_on_cpu(device, dtype):
-    if dtype == torch.bfloat16 and device != "cuda":
-        pytest.skip(
-            "bf16 is graded on CUDA only (the interpreter's bf16 tl.dot is wrong)"
-        )
-
-
-@contextlib.contextmanager
-def _poisoned_empty():
-    """torch.empty returns NaN-filled memory for the duration (deterministic mode's fill)."""
-    was = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    fill = torch.utils.deterministic.fill_uninitialized_memory
-    # torch._C's switch, not torch.use_deterministic_algorithms: that one also sets inductor's
-    # flag, importing torch._inductor (seconds) for nothing that runs here.
-    torch._C._set_deterministic_algorithms(True, warn_only=True)
-    torch.utils.deterministic.fill_uninitialized_memory = True
-    try:
-        yield
-    finally:
-        torch._C._set_deterministic_algorithms(was, warn_only=warn_only)
-        torch.utils.deterministic.fill_uninitialized_memory = fill
 
 
 class _LaunchWatch(KernelWatch):
@@ -101,7 +83,7 @@ def _call(impl, q, k, v, is_causal):
     tensors = _SquareWatch(
         lambda t: square is not None and t.numel() >= square, path, watch
     )
-    with _poisoned_empty(), tensors, watch:
+    with poisoned_empty(), tensors, watch:
         try:
             out = call(
                 impl.flash_attention,
@@ -175,15 +157,6 @@ def _online(
         acc = (alpha if rescale_acc else 1.0) * acc + p @ v[..., k0 : k0 + block, :]
         m = m_new
     return acc / total
-
-
-def _storage_view(t, shape, strides):
-    """t's storage (on the CPU, float64) read with other strides from t's offset, or None."""
-    flat = torch.empty(0, dtype=t.dtype, device=t.device).set_(t.untyped_storage())
-    last = t.storage_offset() + sum((n - 1) * s for n, s in zip(shape, strides))
-    if last >= flat.numel():
-        return None
-    return flat.to("cpu", torch.float64).as_strided(shape, strides, t.storage_offset())
 
 
 def _variants(q, k, v, is_causal, out=None) -> list:
@@ -279,7 +252,7 @@ def _variants(q, k, v, is_causal, out=None) -> list:
     dense = (H * N * D, N * D, D, 1)
     fix = "; pass all four strides of q, k and v to the kernel (or call .contiguous())"
     if not all(t.is_contiguous() for t in (q, k, v)):
-        flat = [_storage_view(t, shape, dense) for t in (q, k, v)]
+        flat = [storage_view(t, shape, dense) for t in (q, k, v)]
         if all(f is not None for f in flat):
             found.append(
                 (
@@ -384,7 +357,7 @@ def test_sequence_lengths(impl, device, N, is_causal):
 
 @pytest.mark.parametrize("is_causal", [False, True], ids=["full", "causal"])
 def test_bfloat16(impl, device, is_causal):
-    _skip_bf16_on_cpu(device, torch.bfloat16)
+    skip_bf16_off_gpu(device, torch.bfloat16)
     q, k, v = _qkv(2, 3, 150, 64, 3, device, torch.bfloat16)
     _check(impl, q, k, v, is_causal, _desc(q, is_causal))
 

@@ -9,8 +9,6 @@ unchanged, the result must be a new tensor, and `cards.kernels.KernelWatch` must
 attempt's own kernel compute it (no torch compute op outside the kernel).
 """
 
-import contextlib
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -22,40 +20,18 @@ from cards.checks import (
     generator,
     tolerance,
 )
-from cards.kernels import KernelWatch
+from cards.kernels import KernelWatch, poisoned_empty, skip_bf16_off_gpu, storage_view
 from cards.speed import measure
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 DEFAULT_EPS = 1e-5
 
 
-def _skip_bf16_on_cpu(dtype, device):
-    if dtype == torch.bfloat16 and device != "cuda":
-        pytest.skip(
-            "bfloat16 is graded on a GPU only (the interpreter's bfloat16 math differs)"
-        )
-
-
-@contextlib.contextmanager
-def _poisoned():
-    """torch.empty and friends return NaN (integers: their max) while the attempt runs."""
-    was = torch.are_deterministic_algorithms_enabled()
-    was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    fill = torch.utils.deterministic.fill_uninitialized_memory
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.utils.deterministic.fill_uninitialized_memory = True
-    try:
-        yield
-    finally:
-        torch.utils.deterministic.fill_uninitialized_memory = fill
-        torch.use_deterministic_algorithms(was, warn_only=was_warn)
-
-
 def _call(impl, x, weight, bias, **kwargs):
     """impl.layer_norm(...) under the poison and the kernel watch; inputs must be left alone."""
     inputs = {"x": x, "weight": weight, "bias": bias}
     before = {name: t.clone() for name, t in inputs.items()}
-    with _poisoned(), KernelWatch(impl, "layer_norm") as watch:
+    with poisoned_empty(), KernelWatch(impl, "layer_norm") as watch:
         out = call(impl.layer_norm, x, weight, bias, what="layer_norm", **kwargs)
     for name, t in inputs.items():
         assert_unchanged(before[name], t, name)
@@ -75,23 +51,13 @@ def _expected(x, weight, bias, eps):
     return y.to(device=x.device, dtype=x.dtype)
 
 
-def _read(t, shape, strides):
-    """t's storage read with `shape` and `strides` from t's offset (what a kernel that ignores
-    t's own strides reads), float64 on the CPU; None when that reads past the storage."""
-    last = t.storage_offset() + sum((n - 1) * st for n, st in zip(shape, strides))
-    if last >= t.untyped_storage().nbytes() // t.element_size():
-        return None
-    flat = torch.empty(0, dtype=t.dtype, device=t.device).set_(t.untyped_storage())
-    return flat.as_strided(shape, strides, t.storage_offset()).to("cpu", torch.float64)
-
-
 def _memory_order(t, shape):
     """t's storage read row-major with `shape` from its offset; None past the storage."""
     strides, step = [], 1
     for n in reversed(shape):
         strides.insert(0, step)
         step *= n
-    return _read(t, tuple(shape), tuple(strides))
+    return storage_view(t, tuple(shape), tuple(strides))
 
 
 def _variants(x, weight, bias, eps):
@@ -187,7 +153,7 @@ def _variants(x, weight, bias, eps):
         if read is not None:
             found.append((why, lambda read=read: norm(read)))
         if x.dim() == 2:
-            cols_as_one = _read(x, tuple(x.shape), (x.stride(0), 1))
+            cols_as_one = storage_view(x, tuple(x.shape), (x.stride(0), 1))
             if cols_as_one is not None:
                 found.append(
                     (
@@ -291,7 +257,7 @@ SHAPES = [(33,), (4, 33), (3, 64), (2, 3, 100), (2, 2, 2, 19), (5, 1), (2, 130)]
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_matches_torch_layer_norm(impl, device, shape, dtype):
-    _skip_bf16_on_cpu(dtype, device)
+    skip_bf16_off_gpu(device, dtype)
     x, w, b = _inputs(shape, sum(shape), dtype, device)
     _check(impl, x, w, b, f"{dtype} x of shape {shape}")
 

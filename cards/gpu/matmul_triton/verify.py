@@ -7,8 +7,6 @@ math (`cards.kernels.KernelWatch`), and fresh outputs are poisoned (deterministi
 CUDA only: Triton's interpreter gets bf16 `tl.dot` wrong on the CPU.
 """
 
-import contextlib
-
 import pytest
 import torch
 
@@ -20,40 +18,22 @@ from cards.checks import (
     randn,
     tolerance,
 )
-from cards.kernels import OLD_INTERPRETER, KernelWatch
+from cards.kernels import (
+    OLD_INTERPRETER,
+    KernelWatch,
+    poisoned_empty,
+    skip_bf16_off_gpu,
+    storage_view,
+)
 from cards.speed import measure
 
 HALF = [torch.float16, torch.bfloat16]
 
 
-def _skip_bf16_on_cpu(device, dtype):
-    if dtype == torch.bfloat16 and device != "cuda":
-        pytest.skip(
-            "bf16 is graded on CUDA only (the interpreter's bf16 tl.dot is wrong)"
-        )
-
-
-@contextlib.contextmanager
-def _poisoned_empty():
-    """torch.empty returns NaN-filled memory for the duration (deterministic mode's fill)."""
-    was = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    fill = torch.utils.deterministic.fill_uninitialized_memory
-    # torch._C's switch, not torch.use_deterministic_algorithms: that one also sets inductor's
-    # flag, importing torch._inductor (seconds) for nothing that runs here.
-    torch._C._set_deterministic_algorithms(True, warn_only=True)
-    torch.utils.deterministic.fill_uninitialized_memory = True
-    try:
-        yield
-    finally:
-        torch._C._set_deterministic_algorithms(was, warn_only=warn_only)
-        torch.utils.deterministic.fill_uninitialized_memory = fill
-
-
 def _call(impl, a, b):
     """impl.matmul(a, b), checking that a and b are left alone and the attempt's kernel did it."""
     before = a.clone(), b.clone()
-    with _poisoned_empty(), KernelWatch(impl, "matmul") as watch:
+    with poisoned_empty(), KernelWatch(impl, "matmul") as watch:
         try:
             out = call(impl.matmul, a, b, what="matmul")
         except Exception as exc:
@@ -77,16 +57,6 @@ def _call(impl, a, b):
 def _exact(a, b):
     """a @ b in float64 on the CPU, from the same half-precision values."""
     return a.detach().to("cpu", torch.float64) @ b.detach().to("cpu", torch.float64)
-
-
-def _storage_view(t, shape, strides):
-    """t's storage (on the CPU, float64) read with other strides from t's offset, or None when
-    that would read past the end of the storage."""
-    flat = torch.empty(0, dtype=t.dtype, device=t.device).set_(t.untyped_storage())
-    last = t.storage_offset() + sum((n - 1) * s for n, s in zip(shape, strides))
-    if last >= flat.numel():
-        return None
-    return flat.to("cpu", torch.float64).as_strided(shape, strides, t.storage_offset())
 
 
 def _variants(a, b) -> list:
@@ -113,8 +83,8 @@ def _variants(a, b) -> list:
                 )
             )
     fix = "; pass the strides to the kernel (a.stride(0), a.stride(1), ...) or call .contiguous()"
-    a_flat = _storage_view(a, (M, K), (K, 1))
-    b_flat = _storage_view(b, (K, N), (N, 1))
+    a_flat = storage_view(a, (M, K), (K, 1))
+    b_flat = storage_view(b, (K, N), (N, 1))
     if not a.is_contiguous() and a_flat is not None:
         out.append(
             (
@@ -203,7 +173,7 @@ SHAPES = [(1, 1, 1), (1, 40, 3), (5, 1, 7), (33, 70, 20), (100, 50, 70), (64, 64
 @pytest.mark.parametrize("dtype", HALF, ids=str)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_matches_a_float64_matmul(impl, device, shape, dtype):
-    _skip_bf16_on_cpu(device, dtype)
+    skip_bf16_off_gpu(device, dtype)
     M, K, N = shape
     a = randn((M, K), M + K, device, dtype)
     b = randn((K, N), K + N, device, dtype)
@@ -222,7 +192,7 @@ def test_accumulates_in_float32(impl, device, dtype):
     # a = [x, x] and b = [y; -y] + small e: the running sum over K climbs to about +-600 and
     # falls back to a@e (tens). A float32 sum keeps the small terms (error ~1e-3); a half-
     # precision one rounds to 0.25-0.5 at that height on every step and misses by units.
-    _skip_bf16_on_cpu(device, dtype)
+    skip_bf16_off_gpu(device, dtype)
     M, half_k, N = 24, 96, 20
     x = randn((M, half_k), 4, "cpu", torch.float64).abs() + 2.0
     y = randn((half_k, N), 5, "cpu", torch.float64).abs() + 2.0
@@ -286,7 +256,7 @@ def _views(device, dtype, M, K, N):
     "view", ["a_transposed", "b_transposed", "both_transposed", "strided_slices"]
 )
 def test_non_contiguous_inputs(impl, device, view, dtype):
-    _skip_bf16_on_cpu(device, dtype)
+    skip_bf16_off_gpu(device, dtype)
     a, b = _views(device, dtype, 35, 41, 27)[view]
     assert not (a.is_contiguous() and b.is_contiguous()), (
         "verifier bug: expected a view"

@@ -14,7 +14,7 @@ from cards.checks import (
     generator,
     tolerance,
 )
-from cards.kernels import OLD_INTERPRETER, KernelWatch
+from cards.kernels import OLD_INTERPRETER, KernelWatch, storage_view
 from cards.speed import measure
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
@@ -45,17 +45,6 @@ def _expected(x):
 
 # -- diagnoses: known mistakes, computed from the reference math, named only when the attempt's
 # output equals one of them within the tolerance of the failed comparison -----------------------
-
-
-def _storage_view(t, shape, strides):
-    """t's storage (on the CPU, float64) read with other strides from t's offset, or None when
-    that would read past the end of the storage."""
-    flat = torch.empty(0, dtype=t.dtype, device=t.device).set_(t.untyped_storage())
-    last = t.storage_offset() + sum((n - 1) * s for n, s in zip(shape, strides))
-    if last >= flat.numel():
-        return None
-    flat = flat.to("cpu", torch.float64)
-    return flat.as_strided(shape, strides, t.storage_offset())
 
 
 def _softmax_variants(x, out) -> list:
@@ -125,7 +114,7 @@ def _softmax_variants(x, out) -> list:
             misreads[strides] = why + fix
     misreads.pop((s0, s1), None)  # reading with x's own strides is no mistake
     for strides, why in misreads.items():
-        read = _storage_view(x, (R, C), strides)
+        read = storage_view(x, (R, C), strides)
         if read is not None:
             variants.append((why, torch.softmax(read, dim=-1)))
     if isinstance(out, torch.Tensor) and out.dim() == 2 and not out.is_contiguous():

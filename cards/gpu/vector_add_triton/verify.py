@@ -7,38 +7,14 @@ unchanged, the result must be a new tensor, and `cards.kernels.KernelWatch` must
 attempt's own kernel compute it (no torch compute op outside the kernel).
 """
 
-import contextlib
-
 import pytest
 import torch
 
 from cards.checks import assert_tensor, assert_unchanged, call, diagnose, generator
-from cards.kernels import KernelWatch
+from cards.kernels import KernelWatch, poisoned_empty, skip_bf16_off_gpu
 from cards.speed import measure
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-
-
-def _skip_bf16_on_cpu(dtype, device):
-    if dtype == torch.bfloat16 and device != "cuda":
-        pytest.skip(
-            "bfloat16 is graded on a GPU only (the interpreter's bfloat16 math differs)"
-        )
-
-
-@contextlib.contextmanager
-def _poisoned():
-    """torch.empty and friends return NaN (integers: their max) while the attempt runs."""
-    was = torch.are_deterministic_algorithms_enabled()
-    was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    fill = torch.utils.deterministic.fill_uninitialized_memory
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.utils.deterministic.fill_uninitialized_memory = True
-    try:
-        yield
-    finally:
-        torch.utils.deterministic.fill_uninitialized_memory = fill
-        torch.use_deterministic_algorithms(was, warn_only=was_warn)
 
 
 def _storages(t):
@@ -48,7 +24,7 @@ def _storages(t):
 def _call(impl, x, y):
     """impl.add(x, y) under the poison and the kernel watch; x and y must be left alone."""
     x0, y0 = x.clone(), y.clone()
-    with _poisoned(), KernelWatch(impl, "add") as watch:
+    with poisoned_empty(), KernelWatch(impl, "add") as watch:
         out = call(impl.add, x, y, what="add")
     assert_unchanged(x0, x, "x")
     assert_unchanged(y0, y, "y")
@@ -178,7 +154,7 @@ SHAPES = [(1,), (37,), (1024,), (2500,), (3, 5, 7), (2, 1, 65), ()]
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_bit_for_bit(impl, device, shape, dtype):
-    _skip_bf16_on_cpu(dtype, device)
+    skip_bf16_off_gpu(device, dtype)
     x, y = _pair(shape, len(shape) + sum(shape), dtype, device)
     _check(impl, x, y, f"{dtype} x, y of shape {shape}")
 
@@ -210,7 +186,7 @@ VIEW_NAMES = list(_views(torch.float32, "cpu"))
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("view", VIEW_NAMES)
 def test_strided_inputs(impl, device, view, dtype):
-    _skip_bf16_on_cpu(dtype, device)
+    skip_bf16_off_gpu(device, dtype)
     x, y = _views(dtype, device)[view]
     bases = [t._base if t._base is not None else t for t in (x, y)]
     before = [t.clone() for t in bases]
