@@ -28,6 +28,7 @@ WATCHED_MODULES = (
     "_pytest.reports",
     "_pytest.python",
     "cards.checks",
+    "cards.compile_check",
     "cards.attention_diagnosis",
     "cards.kernels",
     "cards.distributed",

@@ -30,6 +30,7 @@ from cards.checks import (
     randn,
     tolerance,
 )
+from cards.compile_check import compile_test
 from cards.kernels import (
     OLD_INTERPRETER,
     KernelWatch,
@@ -456,3 +457,25 @@ def test_speed(impl, device, speed_report):
         unit="TFLOP/s",
         recheck=recheck,
     )
+
+
+def _gpu_launches(impl):
+    """The launches compiled for a GPU off one (not run): the smallest and largest head dims,
+    short and long sequences, both masks, bf16, and a (B, N, H, D) layout transposed."""
+
+    def qkv(N, D, dtype=torch.float16):
+        return [torch.empty(1, 2, N, D, dtype=dtype) for _ in range(3)]
+
+    for D in (16, 128):
+        impl.flash_attention(*qkv(100, D), is_causal=True)
+        impl.flash_attention(*qkv(4096, D), is_causal=False)
+        impl.flash_attention(*qkv(4096, D), is_causal=True)
+    impl.flash_attention(*qkv(4096, 64, torch.bfloat16))
+    bnhd = [
+        torch.empty(1, 4096, 2, 128, dtype=torch.float16).transpose(1, 2)
+        for _ in range(3)
+    ]
+    impl.flash_attention(*bnhd, is_causal=True)
+
+
+test_compiles_for_a_gpu = compile_test(_gpu_launches)

@@ -20,6 +20,7 @@ from cards.checks import (
     generator,
     tolerance,
 )
+from cards.compile_check import compile_test
 from cards.kernels import KernelWatch, poisoned_empty, skip_bf16_off_gpu, storage_view
 from cards.speed import measure
 
@@ -370,3 +371,18 @@ def test_speed(impl, device, speed_report):
             "fresh inputs after the timing",
         ),
     )
+
+
+def _gpu_launches(impl):
+    """The launches compiled for a GPU off one (not run): up to the speed test's shape, and
+    GPT-2's width, which is no power of two."""
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        for shape in ((3, 7), (64, 768), (4096, 4096)):
+            w, b = (
+                torch.empty(shape[-1], dtype=dtype),
+                torch.empty(shape[-1], dtype=dtype),
+            )
+            impl.layer_norm(torch.empty(shape, dtype=dtype), w, b)
+
+
+test_compiles_for_a_gpu = compile_test(_gpu_launches)

@@ -18,6 +18,7 @@ from cards.checks import (
     randn,
     tolerance,
 )
+from cards.compile_check import compile_test
 from cards.kernels import (
     OLD_INTERPRETER,
     KernelWatch,
@@ -314,3 +315,16 @@ def test_speed(impl, device, speed_report):
         unit="TFLOP/s",
         recheck=recheck,
     )
+
+
+def _gpu_launches(impl):
+    """The launches compiled for a GPU off one (shapes up to the speed test's, a transposed
+    input among them; not run)."""
+    for dtype in HALF:
+        for M, N, K in ((1, 1, 1), (33, 17, 9), (4096, 4096, 4096)):
+            impl.matmul(torch.empty(M, K, dtype=dtype), torch.empty(K, N, dtype=dtype))
+    a_t = torch.empty(4096, 4096, dtype=torch.float16).t()
+    impl.matmul(a_t, torch.empty(4096, 4096, dtype=torch.float16))
+
+
+test_compiles_for_a_gpu = compile_test(_gpu_launches)

@@ -14,6 +14,7 @@ from cards.checks import (
     generator,
     tolerance,
 )
+from cards.compile_check import compile_test
 from cards.kernels import OLD_INTERPRETER, KernelWatch, storage_view
 from cards.speed import measure
 
@@ -257,3 +258,13 @@ def test_speed(impl, device, speed_report):
         unit="GB/s",
         recheck=recheck,
     )
+
+
+def _gpu_launches(impl):
+    """The launches compiled for a GPU off one (shapes up to the speed test's; not run)."""
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        for shape in ((1, 1), (3, 7), (8192, 4096)):
+            impl.softmax(torch.empty(shape, dtype=dtype))
+
+
+test_compiles_for_a_gpu = compile_test(_gpu_launches)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from cards.checks import assert_tensor, assert_unchanged, call, diagnose, generator
+from cards.compile_check import compile_test
 from cards.kernels import KernelWatch, poisoned_empty, skip_bf16_off_gpu
 from cards.speed import measure
 
@@ -233,3 +234,13 @@ def test_speed(impl, device, speed_report):
             "fresh inputs after the timing",
         ),
     )
+
+
+def _gpu_launches(impl):
+    """The launches compiled for a GPU off one (shapes up to the speed test's; not run)."""
+    for dtype in DTYPES:
+        for n in (1, 4099, 1 << 24):
+            impl.add(torch.empty(n, dtype=dtype), torch.empty(n, dtype=dtype))
+
+
+test_compiles_for_a_gpu = compile_test(_gpu_launches)
