@@ -120,15 +120,13 @@ def main() -> None:
             "DRILL_HOME": home,
             "DRILL_NOW": "2026-11-29T10:00:00+00:00",
         }
-        env.pop(
-            "PYTHONDONTWRITEBYTECODE", None
-        )  # measure as users run it: with .pyc files
+        # measure as users run it: with .pyc files
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         t = time.perf_counter()
         n = fill_history(Path(home))
         print(f"history: {n} reviews ({time.perf_counter() - t:.1f} s to write)")
-        subprocess.run(
-            [drill, "today"], env=env, check=True, stdout=subprocess.DEVNULL
-        )  # warm caches
+        # warm caches
+        subprocess.run([drill, "today"], env=env, check=True, stdout=subprocess.DEVNULL)
         light = interleaved(
             {
                 "python -c pass": [sys.executable, "-c", "pass"],
@@ -196,9 +194,8 @@ def grading(drill: str, env: dict, runs: int) -> None:
         "warm check": [], "first check (no grader yet)": [], "cold check (DRILL_WARM=0)": [],
         "bare pytest, same verifier": [],
     }  # fmt: skip
-    for _ in range(
-        runs
-    ):  # each round runs every variant, so load changes hit all alike
+    # each round runs every variant, so load changes hit all alike
+    for _ in range(runs):
         subprocess.run(stop, env=env, check=True, stdout=subprocess.DEVNULL)
         times["first check (no grader yet)"] += time_command(check, env, 1, ok=(0,))
         times["warm check"] += time_command(check, env, 3, ok=(0,))

@@ -229,10 +229,11 @@ def dtype_mix_note(run, low, path, fix) -> str:
     """Reruns the attempt (`run()`) tracing dtypes; words for the first promoting operation,
     ending with `fix` (what to do, in the card's terms)."""
     tracer = _DtypeMix(low, path)
+    # the rerun fails like the run did
     with (
         contextlib.suppress(*DIAGNOSIS_ERRORS),
         tracer,
-    ):  # the rerun fails like the run did
+    ):
         run()
     if tracer.found is None:
         return ""

@@ -209,9 +209,10 @@ def assert_close_diagnosed(
     try:
         assert_close(actual, expected, atol=atol, rtol=rtol, **kwargs)
     except AssertionError as exc:
+        # as assert_close
         default_atol, default_rtol = TOLERANCES.get(
             expected.dtype, TOLERANCES[torch.float32]
-        )  # as assert_close
+        )
         note = diagnose(
             actual,
             expected,

@@ -84,9 +84,8 @@ _ALLOWED = {
     "_copy_from",
     "_copy_from_and_resize",
 }
-_LAUNCH_ONLY = {
-    "set_"
-}  # the interpreter's host aliasing of tensor arguments (see above)
+# the interpreter's host aliasing of tensor arguments (see above)
+_LAUNCH_ONLY = {"set_"}
 # (source argument index, destination) of the copy ops that carry kernel-written bytes along
 _COPIES = {
     "clone": (0, "out"),
@@ -130,9 +129,8 @@ def _tensors(values):
     for v in values:
         if isinstance(v, torch.Tensor):
             out.append(v)
-        elif isinstance(
-            getattr(v, "base", None), torch.Tensor
-        ):  # triton.reinterpret wrappers
+        elif isinstance(getattr(v, "base", None), torch.Tensor):
+            # triton.reinterpret wrappers
             out.append(v.base)
         elif isinstance(v, (list, tuple)):
             out.extend(_tensors(v))
@@ -145,9 +143,8 @@ class KernelWatch(QuietDispatchMode):
         self.name = name
         self.module_globals = vars(impl)
         self.ops: list[str] = []  # compute ops seen (names), in order
-        self.kernels: list[
-            tuple[str, bool]
-        ] = []  # (kernel name, defined in the attempt)
+        # (kernel name, defined in the attempt)
+        self.kernels: list[tuple[str, bool]] = []
         self.derived: dict = {}  # storage key -> its bytes when a kernel (or a copy) wrote it
         self.depth = 0  # > 0 inside a launch
         self.quiet = False  # the watch's own bookkeeping ops
@@ -181,9 +178,8 @@ class KernelWatch(QuietDispatchMode):
             if from_kernel:
                 self.derived[_key(dst)] = _bytes(dst)
             else:
-                self.derived.pop(
-                    _key(dst), None
-                )  # overwritten with bytes no kernel wrote
+                # overwritten with bytes no kernel wrote
+                self.derived.pop(_key(dst), None)
         finally:
             self.quiet = False
 
@@ -204,9 +200,8 @@ class KernelWatch(QuietDispatchMode):
         watch = self
 
         def launch(kernel, *args, **kwargs):
-            if kwargs.get(
-                "warmup"
-            ):  # JITFunction.run(..., warmup=True) compiles, launches nothing
+            # JITFunction.run(..., warmup=True) compiles, launches nothing
+            if kwargs.get("warmup"):
                 return original(kernel, *args, **kwargs)
             watch.depth += 1
             try:

@@ -26,9 +26,8 @@ LIGHT = {
     "status": {"--json": JSON},
 }
 HELP = (["--help"], ["-h"])
-HELP_FILE = os.path.join(
-    os.path.dirname(__file__), "root_help.txt"
-)  # made by drills.cli
+# made by drills.cli
+HELP_FILE = os.path.join(os.path.dirname(__file__), "root_help.txt")
 
 
 def dest(option: str) -> str:

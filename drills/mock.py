@@ -162,9 +162,8 @@ def begin(
     deadline = now + timedelta(minutes=minutes)
     folder = _folder(now)
     local = now.astimezone()
-    with (
-        db.transaction()
-    ):  # the files are written inside it: all of it happens, or none
+    # the files are written inside it: all of it happens, or none
+    with db.transaction():
         if _active_row(db) is not None:
             raise _in_progress(_active_row(db), now)
         mock_id = db.insert(

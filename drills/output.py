@@ -245,9 +245,8 @@ def show_list(rows: list[dict], json_: bool) -> None:
         ]
         for r in rows
     }
-    if any(
-        r.get("speed") for r in rows
-    ):  # a kernel card passed on a GPU: its best speed
+    # a kernel card passed on a GPU: its best speed
+    if any(r.get("speed") for r in rows):
         headers.append("best speed")
         for r in rows:
             s = r.get("speed")

@@ -18,13 +18,14 @@ from engine.migrations import SCHEMA_VERSION
 from engine.reader import StoreError, diagnose
 
 HEADER = b"SQLite format 3\x00"
+# a drill database's
 REQUIRED = (
     "attempts",
     "checks",
     "reviews",
     "schedule",
     "settings",
-)  # a drill database's
+)
 DERIVED = ("plans",)  # rebuilt by drill: a database holding only these holds no data
 BUSY_TIMEOUT_S = 10.0
 

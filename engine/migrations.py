@@ -95,9 +95,8 @@ def m002_daily_loop(db):
     attempts = db["attempts"]
     attempts.add_column("day", str)  # the study day the attempt started on
     attempts.add_column("checks", int, not_null_default=0)
-    attempts.add_column(
-        "failed_checks", int, not_null_default=0
-    )  # before the first pass
+    # before the first pass
+    attempts.add_column("failed_checks", int, not_null_default=0)
     attempts.add_column("best_passed", int, not_null_default=0)
     attempts.add_column("best_total", int, not_null_default=0)
     attempts.add_column("hints", int, not_null_default=0)  # hint levels seen

@@ -56,9 +56,8 @@ def pick(
 ) -> list[Candidate]:
     """Draw the set. With `count`, exactly that many (or all there are), whatever their
     targets add up to; without, as many as fit `minutes` (see the module's docstring)."""
-    left = sorted(
-        pool, key=lambda c: c.slug
-    )  # the seed alone decides, not the bank's order
+    # the seed alone decides, not the bank's order
+    left = sorted(pool, key=lambda c: c.slug)
     limit = count if count is not None else default_count(minutes)
     chosen: list[Candidate] = []
     used, topics = 0, set()
@@ -71,9 +70,8 @@ def pick(
         if not fits:
             if chosen:
                 break
-            fits = [
-                min(left, key=lambda c: (c.minutes, c.slug))
-            ]  # nothing fits: the shortest
+            # nothing fits: the shortest
+            fits = [min(left, key=lambda c: (c.minutes, c.slug))]
         weights = [
             c.weight * (SAME_TOPIC if topics & set(c.topics) else 1) for c in fits
         ]

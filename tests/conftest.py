@@ -17,9 +17,8 @@ def hermetic(tmp_path, monkeypatch):
     monkeypatch.delenv("DRILL_CARDS", raising=False)
     monkeypatch.delenv("DRILL_TIMEOUT", raising=False)
     monkeypatch.setenv("TZ", "UTC")
-    monkeypatch.setenv(
-        "DRILL_GRADER_IDLE", "120"
-    )  # a safety net; the teardown stops it
+    # a safety net; the teardown stops it
+    monkeypatch.setenv("DRILL_GRADER_IDLE", "120")
     monkeypatch.delenv("DRILL_WARM", raising=False)
     from drills.grading import client
 
@@ -30,9 +29,8 @@ def hermetic(tmp_path, monkeypatch):
     )
     yield
     stop_grader()
-    for (
-        process
-    ) in spawned:  # one `drill start` warmed in the background, maybe still starting
+    # one `drill start` warmed in the background, maybe still starting
+    for process in spawned:
         deadline = time.monotonic() + 60
         while process.poll() is None and time.monotonic() < deadline:
             if protocol_answers():

@@ -111,9 +111,8 @@ def test_hints_cap_quality_and_the_reference_ends_the_attempt(toy_cards, tmp_pat
         and "alpha defaults to 1" in out
     )
     solve(started)
-    assert "quality 4" in run(
-        "check", when="2026-11-29T09:02"
-    )  # first check, in time: 5 -> 4
+    # first check, in time: 5 -> 4
+    assert "quality 4" in run("check", when="2026-11-29T09:02")
     start(tmp_path, "scale", when="2026-11-29T09:10")
     run("hint", when="2026-11-29T09:11")
     assert "at most quality 3" in run("hint", when="2026-11-29T09:11")
@@ -158,9 +157,8 @@ def test_time_is_visible(toy_cards, tmp_path):
     path = Path(started["path"])
     path.write_text(path.read_text().replace("return x + y", "return x + alpha * y"))
     run("check", when="2026-11-29T09:12")
-    assert "12 min spent" in run(
-        "today", when="2026-11-29T09:13"
-    )  # minutes spent, not 5
+    # minutes spent, not 5
+    assert "12 min spent" in run("today", when="2026-11-29T09:13")
 
 
 def test_a_date_alone_means_that_day(toy_cards):
@@ -308,9 +306,8 @@ def test_a_read_only_data_folder_reads_and_says_why_it_cannot_write(monkeypatch)
             "cannot create the data folder" in done.stderr
             and "Permission denied" in done.stderr
         )
-        assert (
-            Path(paths_db(home)).read_bytes() == before
-        )  # nothing lost, nothing changed
+        # nothing lost, nothing changed
+        assert Path(paths_db(home)).read_bytes() == before
     finally:
         home.chmod(0o755)
         shutil.rmtree(base, ignore_errors=True)

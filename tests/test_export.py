@@ -147,9 +147,8 @@ def test_csv_and_json_exports_agree(history, tmp_path):
     rows = data["reviews"]
     assert all("2026-10-01" <= r["date"] < "2026-10-11" for r in rows)
     assert [r["date"] for r in rows] == sorted(r["date"] for r in rows)
-    assert len({r["card"] for r in rows}) == len(
-        rows
-    )  # each card once: its next review
+    # each card once: its next review
+    assert len({r["card"] for r in rows}) == len(rows)
     overdue = [r for r in rows if r["kind"] == "overdue"]
     assert overdue and all(
         r["date"] == "2026-10-01" and r["overdue_days"] > 0 for r in overdue
@@ -189,9 +188,8 @@ def test_bad_export_is_one_line(args, message):
     code, out, err = drill(*args)
     assert code != 0 and out == ""
     assert message in err and "Traceback" not in err
-    assert (
-        err.strip().count("\n") <= 3
-    )  # click's usage lines for a bad option, else one
+    # click's usage lines for a bad option, else one
+    assert err.strip().count("\n") <= 3
 
 
 # -- backup and restore -----------------------------------------------------------------------
@@ -358,7 +356,6 @@ def test_a_killed_restore_leaves_the_old_data_or_the_new(history, tmp_path):
         assert state in (old, new), f"a mix after a kill at {0.1 + 0.08 * n:.2f} s"
     for kept in Path(paths.data_dir(), "backups").glob("*.db"):
         assert dump(kept) in (old, new)
-    drill(
-        "restore", str(tmp_path / "old.db"), "--yes"
-    )  # sweeps killed restores' copies
+    # sweeps killed restores' copies
+    drill("restore", str(tmp_path / "old.db"), "--yes")
     assert not [p for p in os.listdir(paths.data_dir()) if p.startswith(".restore.")]

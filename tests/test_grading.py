@@ -77,9 +77,8 @@ def test_golden_verdicts(toy_card, warm_socket, name, mode):
         "device",
     }
     assert verdict["card"] == "add_scaled"
-    if (
-        mode == "warm"
-    ):  # the parent survived it, and still grades a correct file correctly
+    # the parent survived it, and still grades a correct file correctly
+    if mode == "warm":
         after = graded(toy_card, toy_card.path / "reference.py", mode, warm_socket)
         assert (after["status"], after["passed"]) == ("pass", 3), after
 
@@ -106,9 +105,8 @@ def test_memory_hog_fails_each_test_with_memory_error(toy_card, warm_socket):
 def test_infinite_loop_times_out(toy_card, warm_socket, mode):
     from drills.grading.runner import gpu_host
 
-    limit = (
-        15 if gpu_host() else 4
-    )  # a cold child on a GPU host takes seconds to start torch
+    # a cold child on a GPU host takes seconds to start torch
+    limit = 15 if gpu_host() else 4
     verdict = graded(
         toy_card, ATTEMPTS / "infinite_loop.py", mode, warm_socket, timeout=limit
     )

@@ -13,9 +13,8 @@ from test_mock import bank, cli_run, close_terminal, drill, solve, start_mock
 
 from engine import paths
 
-FIXTURE = (
-    Path(__file__).parent / "fixtures" / "db" / "schema2.db"
-)  # hundreds of reviews
+# hundreds of reviews
+FIXTURE = Path(__file__).parent / "fixtures" / "db" / "schema2.db"
 # What is on record: everything but the open session's rows, which its end may still fill in.
 RECORDS = {
     "attempts": "ended_at is not null",
@@ -95,9 +94,8 @@ def test_sigkill_mid_grading_and_mid_mock_loses_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("DRILL_CARDS", str(bank(tmp_path)))
     monkeypatch.setenv("DRILL_TIMEOUT", "30")
     Path(paths.data_dir()).mkdir(parents=True)
-    shutil.copy(
-        FIXTURE, paths.db_path()
-    )  # an upgraded history: 360 reviews, 707 checks
+    # an upgraded history: 360 reviews, 707 checks
+    shutil.copy(FIXTURE, paths.db_path())
     proc, files, _ = start_mock("--cards", "2", "--seed", "3", "--minutes", "30")
     close_terminal(proc)  # the terminal closes during the session
     first, second = sorted(files, key=lambda c: files[c].name)
@@ -112,9 +110,8 @@ def test_sigkill_mid_grading_and_mid_mock_loses_nothing(tmp_path, monkeypatch):
     kill_both(check, wait_for(pid_file, check))
     after = snapshot()
     kept(before, after)
-    assert len(after["checks"]) == len(
-        before["checks"]
-    )  # the killed check: not half-recorded
+    # the killed check: not half-recorded
+    assert len(after["checks"]) == len(before["checks"])
     integrity_ok()
 
     # 2. `drill mock --finish` killed after grading one problem, while grading the next
@@ -154,9 +151,8 @@ def test_sigkill_at_random_moments_of_the_end_of_a_mock(tmp_path, monkeypatch):
     close_terminal(proc)
     for slug, path in files.items():
         solve(path, slug)
-    cli_run(
-        "grader", "start", when="2026-11-29T09:00:00+00:00"
-    )  # kills land in grading
+    # kills land in grading
+    cli_run("grader", "start", when="2026-11-29T09:00:00+00:00")
     rng = random.Random(8)
     before, kills = snapshot(), 0
     while table("mocks")[0][8] is None and kills < 8:

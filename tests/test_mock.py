@@ -75,9 +75,8 @@ def test_the_set_fits_the_session_and_the_seed_decides_it():
         assert again == chosen  # the bank's order does not matter; the seed does
     assert len(rules.pick(pool(), 45, 5, random.Random(1))) == 5  # --cards wins
     assert len(rules.pick(pool(), 45, 9, random.Random(1))) == 6  # all there are
-    (only,) = rules.pick(
-        pool(), 5, None, random.Random(1)
-    )  # nothing fits: the shortest
+    # nothing fits: the shortest
+    (only,) = rules.pick(pool(), 5, None, random.Random(1))
     assert only.slug == "rmsnorm"
 
 
@@ -359,9 +358,8 @@ def test_the_live_display_on_a_terminal(tmp_path, monkeypatch):
     os.close(main)
     assert proc.wait(timeout=60) == 0
     text = out.decode(errors="replace")
-    assert (
-        "\x1b[" in text and "Mock interview:" in text and "left" in text
-    )  # drawn live
+    # drawn live
+    assert "\x1b[" in text and "Mock interview:" in text and "left" in text
     assert "not checked yet" in text and "deadline 09:02" in text
     assert "Warning: 1 min left" in text and "Time is up" in text
     assert "Solved 0 of 1" in text

@@ -52,6 +52,7 @@ def make_bank(folder: Path) -> Path:
 
 
 # Skill per card: the chance an attempt passes, and how fast (share of the target).
+# "sampling" is never practised
 SKILL = {
     "attention": (0.35, 1.4),
     "rope": (0.5, 1.2),
@@ -60,7 +61,7 @@ SKILL = {
     "bpe": (0.6, 1.1),
     "kv_cache": (0.4, 1.3),
     "evil": (0.2, 1.5),
-}  # "sampling" is never practised
+}
 
 
 def live(days: int, end: datetime, work: Path, seed: int = 8) -> int:

@@ -168,9 +168,8 @@ def test_a_long_data_directory_gets_a_private_socket(tmp_path, monkeypatch):
 
 def test_a_frozen_grader_costs_a_cold_check_not_a_hang(toy_card):
     process = client.ensure(protocol.socket_path())
-    os.kill(
-        process.pid, signal.SIGSTOP
-    )  # alive, holding its lock and socket, answering nothing
+    # alive, holding its lock and socket, answering nothing
+    os.kill(process.pid, signal.SIGSTOP)
     try:
         notes = []
         started = time.monotonic()
@@ -198,7 +197,6 @@ def test_optimiser_cards_preload_dynamo(tmp_path):
     assert "torch._dynamo" not in verifier_imports(str(plain))
     assert preloadable("torch._dynamo") and preloadable("transformers.LlamaConfig")
     assert not preloadable("torch") and not preloadable("torch._dynamo_x")
-    assert not preloadable(
-        "torch._dynamo", gpu=True
-    )  # not yet shown CUDA-safe before a fork
+    # not yet shown CUDA-safe before a fork
+    assert not preloadable("torch._dynamo", gpu=True)
     assert preloadable("transformers.LlamaConfig", gpu=True)

@@ -115,9 +115,8 @@ def test_watch_regrades_on_save_until_the_first_pass(drill, toy_cards, tmp_path)
     statuses = [r[0] for r in conn.execute("select status from checks order by id")]
     assert statuses == ["fail", "pass"]  # the cancelled slow check was never recorded
     assert conn.execute("select outcome from attempts").fetchall() == [("pass",)]
-    assert (
-        client.status()["served"] == 2
-    )  # the slow check's child was killed, not awaited
+    # the slow check's child was killed, not awaited
+    assert client.status()["served"] == 2
 
 
 def test_watch_of_a_file_with_no_attempt_records_nothing(drill, tmp_path):

@@ -82,9 +82,8 @@ def static_violations(source: str, banned: list[str]) -> list[Violation]:
                 if isinstance(node, ast.Attribute) and node.attr in tensor_methods:
                     found.append(Violation(f"torch.Tensor.{node.attr}", node.lineno))
                 continue
-            if (
-                parts[0] in aliases
-            ):  # a chain through an import: judged by its full name
+            # a chain through an import: judged by its full name
+            if parts[0] in aliases:
                 full = ".".join([aliases[parts[0]], *parts[1:]])
                 hit = _matches(full, banned)
                 if hit:

@@ -51,9 +51,8 @@ def _devices(wanted: list[str], interpret: bool) -> list[str]:
     have_cuda = torch.cuda.is_available()
     devices = [d for d in wanted if d == "cpu" or (d == "cuda" and have_cuda)]
     if not devices and interpret:
-        devices = [
-            "cpu"
-        ]  # a kernel card on a machine without a GPU: Triton's interpreter
+        # a kernel card on a machine without a GPU: Triton's interpreter
+        devices = ["cpu"]
     return devices
 
 
@@ -179,9 +178,8 @@ def _die_with(parent: int) -> None:
         try:
             import ctypes
 
-            ctypes.CDLL(None, use_errno=True).prctl(
-                1, signal.SIGKILL
-            )  # PR_SET_PDEATHSIG
+            # PR_SET_PDEATHSIG
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
         except (OSError, AttributeError):
             pass
     if os.getppid() != parent:

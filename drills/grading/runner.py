@@ -141,9 +141,8 @@ def verifier_imports(verify: str) -> list[str]:
     except (OSError, SyntaxError, UnicodeDecodeError):
         return []
     names = set()
-    if (
-        "optim" in source
-    ):  # `torch.optim.SGD(...)`: its first step imports torch._dynamo
+    # `torch.optim.SGD(...)`: its first step imports torch._dynamo
+    if "optim" in source:
         names.add("torch._dynamo")
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -155,9 +154,8 @@ def verifier_imports(verify: str) -> list[str]:
     return sorted(names)
 
 
-_REAPED: dict[
-    int, int
-] = {}  # exit statuses collected early where waitid is missing (macOS)
+# exit statuses collected early where waitid is missing (macOS)
+_REAPED: dict[int, int] = {}
 
 
 def exited(pid: int) -> bool:

@@ -330,9 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     preload(ALWAYS)
     server.listen()  # only now: a client that connects gets a warm grader
-    server.last_active = (
-        time.monotonic()
-    )  # idle time counts from here, not from the imports
+    # idle time counts from here, not from the imports
+    server.last_active = time.monotonic()
     log(f"warm grader {os.getpid()} ready on {path}")
     try:
         server.serve()

@@ -45,9 +45,8 @@ _LIBRARIES = tuple(
 
 def _by_library(value, attempt: str) -> bool:
     code = getattr(value, "__code__", None)
-    if (
-        code is None
-    ):  # a builtin, a partial, a mock, a constant: not how libraries patch
+    # a builtin, a partial, a mock, a constant: not how libraries patch
+    if code is None:
         return False
     return code.co_filename != attempt and code.co_filename.startswith(_LIBRARIES)
 

@@ -11,12 +11,10 @@ from torch import nn
 def average_gradients(model: nn.Module) -> None:
     world = dist.get_world_size()
     for p in model.parameters():
-        if (
-            p.grad is None
-        ):  # unused or frozen: nothing to average, and it must stay None
+        # unused or frozen: nothing to average, and it must stay None
+        if p.grad is None:
             continue
         # In place on p.grad: all_reduce writes the sum over ranks back into the same tensor.
         dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-        p.grad.div_(
-            world
-        )  # gloo has no ReduceOp.AVG: the mean is the sum over the world size
+        # gloo has no ReduceOp.AVG: the mean is the sum over the world size
+        p.grad.div_(world)

@@ -123,9 +123,8 @@ def _check_grads(world, results, expected, context):
                     ),
                 ]
 
-            atol, rtol = tolerance(
-                torch.float32
-            )  # float64 `scale` gets float32 gradients
+            # float64 `scale` gets float32 gradients
+            atol, rtol = tolerance(torch.float32)
             assert_close_diagnosed(
                 got[name], want, variants, atol=atol, rtol=rtol, context=where
             )

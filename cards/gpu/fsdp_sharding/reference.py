@@ -45,11 +45,12 @@ class FSDP(nn.Module):
         size = -(-self._numel // world)  # S = ceil(P / W)
         padded = torch.cat([flat, flat.new_zeros(world * size - self._numel)])
         self.shard = nn.Parameter(padded[rank * size : (rank + 1) * size].clone())
+        # drop the full copies: the shard is the only one
         for (
             owner,
             attr,
             _,
-        ) in self._slots:  # drop the full copies: the shard is the only one
+        ) in self._slots:
             del owner._parameters[attr]
             setattr(owner, attr, None)
 
@@ -57,9 +58,8 @@ class FSDP(nn.Module):
         full = _GatherShards.apply(self.shard)
         views = full[: self._numel].split([s.numel() for _, _, s in self._slots])
         for (owner, attr, shape), view in zip(self._slots, views):
-            setattr(
-                owner, attr, view.view(shape)
-            )  # plain tensors: not registered Parameters
+            # plain tensors: not registered Parameters
+            setattr(owner, attr, view.view(shape))
         try:
             return self._module[0](*args, **kwargs)
         finally:

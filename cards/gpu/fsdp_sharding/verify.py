@@ -78,9 +78,8 @@ def _alive() -> dict:
     gc.collect()
     found, is_tensor = {}, {}
     for obj in gc.get_objects():
-        kind = type(
-            obj
-        )  # type(), not isinstance: some objects' __class__ warns or raises
+        # type(), not isinstance: some objects' __class__ warns or raises
+        kind = type(obj)
         if kind not in is_tensor:
             is_tensor[kind] = issubclass(kind, torch.Tensor)
         if not is_tensor[kind]:
@@ -251,9 +250,8 @@ def _train(rank, world, impl, seed, x, y, steps, lr):
         del out
         loss.backward()
         del loss
-        with (
-            torch.no_grad()
-        ):  # plain SGD by hand (torch.optim imports torch._dynamo: seconds)
+        # plain SGD by hand (torch.optim imports torch._dynamo: seconds)
+        with torch.no_grad():
             for p in wrapper.parameters():
                 p -= lr * p.grad
         held.append(_held(base, [shard, shard.grad, x, y]))

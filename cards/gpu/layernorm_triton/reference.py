@@ -50,9 +50,8 @@ def layer_norm(x, weight, bias, eps=1e-5):
     # (..., N) -> (R, N): a view where the leading dims allow one (its strides go to the kernel,
     # so a transposed or sliced x is read in place), a copy otherwise.
     x2 = x.reshape(-1, N)
-    out = torch.empty(
-        x.shape, dtype=x.dtype, device=x.device
-    )  # row-major: row r at r * N
+    # row-major: row r at r * N
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     BLOCK = triton.next_power_of_2(N)
     # More warps for longer rows, so each thread holds a few values (no register spills):
     # 1 warp up to 256 lanes, 8 warps from 2048.

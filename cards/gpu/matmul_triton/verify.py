@@ -65,13 +65,14 @@ def _variants(a, b) -> list:
     a64, b64 = a.detach().to("cpu", torch.float64), b.detach().to("cpu", torch.float64)
     (M, K), N = a.shape, b.shape[1]
     out = []
+    # a loop of K // BLOCK_K drops the partial last K tile
     for bk in (
         16,
         32,
         64,
         128,
         256,
-    ):  # a loop of K // BLOCK_K drops the partial last K tile
+    ):
         k0 = K // bk * bk
         if k0 < K:
             out.append(
@@ -241,9 +242,8 @@ def _views(device, dtype, M, K, N):
     a_t = randn((K, M), 10, device, dtype).t()  # (M, K) with strides (1, M)
     b_t = randn((N, K), 11, device, dtype).t()  # (K, N) with strides (1, K)
     a_s = randn((M, 2 * K), 12, device, dtype)[:, ::2]  # column stride 2
-    b_s = randn((K + 5, N + 9), 13, device, dtype)[
-        3 : 3 + K, 4 : 4 + N
-    ]  # offset, row stride
+    # offset, row stride
+    b_s = randn((K + 5, N + 9), 13, device, dtype)[3 : 3 + K, 4 : 4 + N]
     return {
         "a_transposed": (a_t, randn((K, N), 14, device, dtype)),
         "b_transposed": (randn((M, K), 15, device, dtype), b_t),

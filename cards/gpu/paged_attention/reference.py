@@ -18,9 +18,8 @@ def paged_attention(query, key_cache, value_cache, block_tables, context_lens):
     group = H // kv_heads  # query heads per KV head
     T = block_tables.shape[1] * block_size  # the longest context the table can address
     t = torch.arange(T, device=query.device)  # (T,) logical token positions
-    valid = (
-        t[None, :] < context_lens[:, None].long()
-    )  # (S, T) this sequence's own tokens
+    # (S, T) this sequence's own tokens
+    valid = t[None, :] < context_lens[:, None].long()
     # Token t of sequence s lives at cache[block_tables[s, t // block_size], t % block_size].
     # Table padding (past a sequence's last block) may hold any id: read block 0 there instead,
     # and the mask below drops those positions anyway.
@@ -33,9 +32,8 @@ def paged_attention(query, key_cache, value_cache, block_tables, context_lens):
     # GQA without copying K/V per query head: query head h = g * group + j reads KV head g,
     # i.e. h // group, so split the heads as (kv_heads, group).
     q = query.to(work).view(S, kv_heads, group, D)
-    scores = torch.einsum("sgjd,stgd->sgjt", q, k) / math.sqrt(
-        D
-    )  # (S, kv_heads, group, T)
+    # (S, kv_heads, group, T)
+    scores = torch.einsum("sgjd,stgd->sgjt", q, k) / math.sqrt(D)
     scores = scores.masked_fill(~valid[:, None, None, :], float("-inf"))
     probs = scores.softmax(dim=-1)  # context_lens >= 1: every row has a finite score
     out = torch.einsum("sgjt,stgd->sgjd", probs, v)

@@ -103,9 +103,10 @@ def _dense(
         k = torch.stack([kc[b, o] for b, o in pos])[:, index]  # (n, H, D)
         v = torch.stack([vc[b, o] for b, o in pos])[:, index]
         qs = q[s][:, None, :]  # (H, 1, D)
+        # (H, 1, D)
         o = F.scaled_dot_product_attention(
             qs, k.transpose(0, 1), v.transpose(0, 1), scale=scale
-        )  # (H, 1, D)
+        )
         if causal:  # a causal mask aligned top-left: the one query sees token 0 only
             o = v[0][:, None, :]
         out[s] = o[:, 0, :]

@@ -29,9 +29,8 @@ def ring_allreduce(tensor: torch.Tensor) -> None:
         request = dist.isend(chunk(rank - step), right)
         dist.recv(incoming, left)
         request.wait()
-        chunk(rank - step - 1).add_(
-            incoming
-        )  # in the tensor's dtype: int64 stays exact
+        # in the tensor's dtype: int64 stays exact
+        chunk(rank - step - 1).add_(incoming)
     # All-gather: pass the finished chunks around; each arrives straight into its place.
     for step in range(world - 1):
         request = dist.isend(chunk(rank + 1 - step), right)

@@ -78,9 +78,8 @@ def _check_traffic(rank, world, n, comm, context):
 def _check_values(rank, world, inputs, tensor, returned, context):
     dtype, n = inputs[0].dtype, inputs[0].numel()
     if dtype == torch.int64:
-        expected = torch.stack(inputs).sum(
-            0
-        )  # int64 addition: exact (wraps like the ring's)
+        # int64 addition: exact (wraps like the ring's)
+        expected = torch.stack(inputs).sum(0)
     else:
         expected = torch.stack([t.double() for t in inputs]).sum(0).to(dtype)
     exact = dtype in (torch.int64, torch.bfloat16)

@@ -40,9 +40,8 @@ def _softmax_kernel(
 
 def softmax(x: torch.Tensor) -> torch.Tensor:
     n_rows, n_cols = x.shape  # (R, C)
-    out = torch.empty(
-        (n_rows, n_cols), dtype=x.dtype, device=x.device
-    )  # contiguous (R, C)
+    # contiguous (R, C)
+    out = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
     BLOCK = triton.next_power_of_2(n_cols)
     _softmax_kernel[(n_rows,)](
         out, x, n_cols, x.stride(0), x.stride(1), out.stride(0), BLOCK=BLOCK

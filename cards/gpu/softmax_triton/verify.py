@@ -225,9 +225,8 @@ def test_rows_are_independent(impl, device):
     # A square input, so a softmax over columns has the right shape but the wrong values.
     x = _randn((6, 6), 5, torch.float32, device)
     _check(impl, x, "square float32 x of shape (6, 6)")
-    x = (
-        torch.arange(6.0).repeat(2, 1).to(device)
-    )  # two identical rows: identical outputs
+    # two identical rows: identical outputs
+    x = torch.arange(6.0).repeat(2, 1).to(device)
     out = _call(impl, x)
     _assert_softmax(out, x, "two identical rows 0..5")
 

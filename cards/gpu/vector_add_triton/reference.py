@@ -14,17 +14,14 @@ import triton.language as tl
 @triton.jit
 def _add_kernel(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
-    offs = pid * BLOCK + tl.arange(
-        0, BLOCK
-    )  # (BLOCK,) flat indices of this program's tile
-    mask = (
-        offs < n
-    )  # the last tile runs past the end: masked lanes neither load nor store
+    # (BLOCK,) flat indices of this program's tile
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    # the last tile runs past the end: masked lanes neither load nor store
+    mask = offs < n
     x = tl.load(x_ptr + offs, mask=mask)
     y = tl.load(y_ptr + offs, mask=mask)
-    tl.store(
-        out_ptr + offs, x + y, mask=mask
-    )  # same dtype in and out: bit for bit x + y
+    # same dtype in and out: bit for bit x + y
+    tl.store(out_ptr + offs, x + y, mask=mask)
 
 
 def add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -32,9 +29,8 @@ def add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     # flat index means the same element in x, y and out; a contiguous input is not copied.
     x = x.contiguous()
     y = y.contiguous()
-    out = torch.empty(
-        x.shape, dtype=x.dtype, device=x.device
-    )  # row-major, like x and y now
+    # row-major, like x and y now
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     n = out.numel()
     # BLOCK = 1024 with 4 warps: 8 elements per thread, i.e. 128-bit loads for fp16/bf16 and two
     # for fp32; enough bytes in flight per SM to saturate HBM. cdiv covers the ragged tail.

@@ -15,9 +15,8 @@ def scaled_dot_product_attention(
 ):
     # query (..., L, E), key (..., S, E), value (..., S, Ev)
     L, S = query.size(-2), key.size(-2)
-    scale = (
-        1.0 / math.sqrt(query.size(-1)) if scale is None else scale
-    )  # E of the query, not of value
+    # E of the query, not of value
+    scale = 1.0 / math.sqrt(query.size(-1)) if scale is None else scale
     scores = (query @ key.transpose(-2, -1)) * scale  # (..., L, S)
     if is_causal:
         # Top-left aligned: query i sees keys 0..i, also when L != S.
@@ -29,7 +28,6 @@ def scaled_dot_product_attention(
         else:
             scores = scores + attn_mask  # a float mask is a bias on the scores
     # The subtlety: subtract the row max before exp (softmax does), or large scores overflow to inf/NaN.
-    weights = torch.softmax(
-        scores, dim=-1
-    )  # (..., L, S), each row sums to 1 over the keys
+    # (..., L, S), each row sums to 1 over the keys
+    weights = torch.softmax(scores, dim=-1)
     return weights @ value  # (..., L, Ev)

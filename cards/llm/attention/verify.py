@@ -361,9 +361,8 @@ def test_large_scores_do_not_overflow(impl, device):
         rtol=1e-3,
         context="scores of magnitude ~100s (stable softmax?)",
     )
-    mask = (
-        random_float_mask((6, 8), 11, device, zeros=True) + 500.0
-    )  # a large constant bias cancels out in softmax
+    # a large constant bias cancels out in softmax
+    mask = random_float_mask((6, 8), 11, device, zeros=True) + 500.0
     out = _call(impl, q / 10, k / 10, v, attn_mask=mask)
     _check(
         out,

@@ -47,9 +47,8 @@ def _search_one(model, prompt, num_beams, max_new_tokens, eos, length_penalty):
         # 2 * num_beams candidates, so that num_beams survive even if num_beams of them end in EOS.
         top_scores, top_idx = sums.flatten().topk(2 * num_beams)
         last = step == max_new_tokens - 1
-        full = (
-            len(finished) >= num_beams
-        )  # early_stopping=True: a full row takes no more
+        # early_stopping=True: a full row takes no more
+        full = len(finished) >= num_beams
         running = []
         for rank, (score, idx) in enumerate(zip(top_scores.tolist(), top_idx.tolist())):
             beam, token = divmod(idx, vocab)

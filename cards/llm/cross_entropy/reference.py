@@ -20,17 +20,14 @@ def cross_entropy(
     log_probs = shifted - shifted.exp().sum(dim=-1, keepdim=True).log()  # (N, C)
 
     keep = target != ignore_index  # (N,)
-    safe = torch.where(
-        keep, target, torch.zeros_like(target)
-    )  # ignore_index may be -100
+    # ignore_index may be -100
+    safe = torch.where(keep, target, torch.zeros_like(target))
     nll = -log_probs.gather(1, safe.unsqueeze(1)).squeeze(1)  # (N,)
-    smooth = -log_probs.mean(
-        dim=-1
-    )  # (N,) uniform over all C classes, the target included
+    # (N,) uniform over all C classes, the target included
+    smooth = -log_probs.mean(dim=-1)
     eps = label_smoothing
-    loss = (
-        (1 - eps) * nll + eps * smooth
-    ) * keep  # ignored rows: 0, smoothing included
+    # ignored rows: 0, smoothing included
+    loss = ((1 - eps) * nll + eps * smooth) * keep
 
     if reduction == "none":
         return loss

@@ -41,7 +41,6 @@ def sequence_logps(
     mask = labels != ignore_index
     # gather cannot index with -100: point ignored positions at token 0, then mask them out.
     safe = labels.masked_fill(~mask, 0)
-    per_token = (
-        logits.log_softmax(-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
-    )  # (B, T-1)
+    # (B, T-1)
+    per_token = logits.log_softmax(-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
     return (per_token * mask).sum(-1)

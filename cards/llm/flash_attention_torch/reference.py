@@ -16,9 +16,8 @@ def flash_attention(query, key, value, is_causal=False, block_size=64):
     Nk, Dv = key.shape[-2], value.shape[-1]
     scale = 1.0 / math.sqrt(D)
     tiles = []
-    for q0 in range(
-        0, Nq, block_size
-    ):  # outer loop over query tiles (FlashAttention-2)
+    # outer loop over query tiles (FlashAttention-2)
+    for q0 in range(0, Nq, block_size):
         q = query[:, :, q0 : q0 + block_size].float() * scale
         rows = torch.arange(q0, q0 + q.shape[2], device=query.device)[:, None]
         m = torch.full((B, H, q.shape[2], 1), float("-inf"), device=query.device)

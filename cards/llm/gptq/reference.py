@@ -67,7 +67,6 @@ def gptq_quantize(
             err = (w - q) / Hinv1[i, i]
             W1[:, i:] -= err[:, None] * Hinv1[i, i:][None, :]  # spread over the block
             Err1[:, i] = err
-        W[:, i2:] -= (
-            Err1 @ Hinv[i1:i2, i2:]
-        )  # lazy update of every later column at once
+        # lazy update of every later column at once
+        W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
     return Q.to(weight.dtype)

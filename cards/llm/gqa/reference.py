@@ -26,9 +26,8 @@ class GroupedQueryAttention(nn.Module):
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
         self.head_dim = embed_dim // num_heads
-        kv_dim = (
-            num_kv_heads * self.head_dim
-        )  # the point of GQA: smaller K/V projections (and cache)
+        # the point of GQA: smaller K/V projections (and cache)
+        kv_dim = num_kv_heads * self.head_dim
         self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
         self.k_proj = nn.Linear(embed_dim, kv_dim, bias=bias)
         self.v_proj = nn.Linear(embed_dim, kv_dim, bias=bias)
@@ -47,13 +46,11 @@ class GroupedQueryAttention(nn.Module):
         k = k.repeat_interleave(group, dim=1)  # (B, nh, T, hs)
         v = v.repeat_interleave(group, dim=1)  # (B, nh, T, hs)
 
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(
-            hs
-        )  # (B, nh, T, T); scale by head_dim, not E
+        # (B, nh, T, T); scale by head_dim, not E
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
         if is_causal:
-            future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(
-                1
-            )  # j > i
+            # j > i
+            future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
             att = att.masked_fill(future, float("-inf"))
         att = att.softmax(dim=-1)
         y = att @ v  # (B, nh, T, hs)

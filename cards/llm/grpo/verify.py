@@ -80,10 +80,11 @@ def _check_adv(impl, rewards, G, eps, context):
 @pytest.mark.parametrize("P,G", [(1, 4), (3, 4), (2, 8), (4, 2), (3, 5)])
 @pytest.mark.parametrize("eps", [None, 0.5])
 def test_group_advantages(impl, device, P, G, eps):
+    # groups with different means, so strided groups show
     rewards = (
         randn((P * G,), P * 10 + G, device, scale=2.0)
         + torch.arange(P * G, device=device).float().div(G).floor()
-    )  # groups with different means, so strided groups show
+    )
     ctx = f"{P} prompts x group_size {G}, eps={'default 1e-4' if eps is None else eps}"
     _check_adv(impl, rewards, G, eps, ctx)
 
@@ -184,9 +185,8 @@ def _loss_variants(lp, old, ref, adv, mask, eps, beta, grad=False):
 
 def _inputs(B, T, seed, device, dtype=torch.float32):
     old = -randn((B, T), seed).abs() - 0.1
-    lp = old + randn(
-        (B, T), seed + 1, scale=0.5
-    )  # ratios on both sides of the clip range
+    # ratios on both sides of the clip range
+    lp = old + randn((B, T), seed + 1, scale=0.5)
     ref = lp + randn((B, T), seed + 2, scale=0.8)  # far enough that k1, k2, k3 differ
     adv = randn((B,), seed + 3, scale=1.5)
     keep = torch.rand(B, T, generator=generator(seed + 4)) < 0.6

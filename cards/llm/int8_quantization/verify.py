@@ -33,9 +33,8 @@ TIE = (
 def _data(shape, seed, device, kind="mixed"):
     x = randn(shape, seed, scale=2.0)
     x.view(-1)[:: max(1, x.numel() // 3)] *= 4  # outliers set the scales
-    if (
-        kind == "mixed"
-    ):  # signs in a checkerboard: every channel, along any dim, has both
+    # signs in a checkerboard: every channel, along any dim, has both
+    if kind == "mixed":
         parity = sum(torch.meshgrid(*[torch.arange(n) for n in shape], indexing="ij"))
         x = torch.where(parity % 2 == 0, x.abs(), -x.abs())
     elif kind == "positive":
@@ -110,9 +109,8 @@ def _check_q(q, x, scale, zp, low, high, context, dim):
     s, z = _expand(scale, x), _expand(zp, x)
     v = x.detach().cpu().double() / s
     expected = (torch.round(v) + z).clamp(low, high).long()
-    if (
-        low == -128 and z.min() >= -128 and z.max() <= 127
-    ):  # torch's own quantiser applies
+    # torch's own quantiser applies
+    if low == -128 and z.min() >= -128 and z.max() <= 127:
         expected = _torch_q(x, scale, zp, dim)
     near_tie = ((v - v.floor()) - 0.5).abs() < TIE
     other = torch.where(v - v.floor() < 0.5, v.ceil(), v.floor()) + z
@@ -121,9 +119,8 @@ def _check_q(q, x, scale, zp, low, high, context, dim):
         index = tuple(int(i) for i in (~ok).nonzero()[0])
         why = ""
         trunc = (v.trunc() + z).clamp(low, high).long()
-        exact = (
-            v - v.round()
-        ).abs() < TIE  # x / scale within rounding error of an integer
+        # x / scale within rounding error of an integer
+        exact = (v - v.round()).abs() < TIE
         if bool(((qi == trunc) | exact).all()):
             why = (
                 "\nlikely bug: x / scale was truncated towards zero (a plain cast to int8): "

@@ -17,12 +17,10 @@ def kl_divergence(
     # underflows (large logits), and 0 * -inf = NaN; log_softmax never does.
     log_p = F.log_softmax(p_logits / temperature, dim=-1)  # (..., C)
     log_q = F.log_softmax(q_logits / temperature, dim=-1)  # (..., C)
-    per_position = (log_p.exp() * (log_p - log_q)).sum(
-        dim=-1
-    )  # (...)  KL(P||Q): expectation under P
-    return (
-        per_position.mean()
-    )  # "batchmean": divide by the number of positions, not by C too
+    # (...)  KL(P||Q): expectation under P
+    per_position = (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+    # "batchmean": divide by the number of positions, not by C too
+    return per_position.mean()
 
 
 def gaussian_kl(
@@ -32,7 +30,8 @@ def gaussian_kl(
     logvar_q: torch.Tensor,
 ) -> torch.Tensor:
     # Per dimension: log(s_q/s_p) + (s_p^2 + (mu_p - mu_q)^2) / (2 s_q^2) - 1/2, with log s^2 given.
+    # (..., D)
     per_dim = 0.5 * (
         logvar_q - logvar_p + (logvar_p.exp() + (mu_p - mu_q) ** 2) / logvar_q.exp() - 1
-    )  # (..., D)
+    )
     return per_dim.sum(dim=-1)  # (...)

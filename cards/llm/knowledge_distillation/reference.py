@@ -20,12 +20,10 @@ def distillation_loss(
     # log(softmax(x)) would give 0 * -inf = nan where log_softmax stays finite.
     log_t = F.log_softmax(teacher_logits / temperature, dim=-1)  # (N, C)
     log_s = F.log_softmax(student_logits / temperature, dim=-1)  # (N, C)
-    kl = (
-        (log_t.exp() * (log_t - log_s)).sum(dim=-1).mean()
-    )  # KL(teacher || student), batchmean
+    # KL(teacher || student), batchmean
+    kl = (log_t.exp() * (log_t - log_s)).sum(dim=-1).mean()
     # The T^2: the soft term's gradients shrink as 1/T^2, this keeps them on the hard term's scale.
     soft = kl * temperature**2
-    hard = F.cross_entropy(
-        student_logits, labels
-    )  # raw logits, temperature 1, mean over N
+    # raw logits, temperature 1, mean over N
+    hard = F.cross_entropy(student_logits, labels)
     return alpha * soft + (1 - alpha) * hard

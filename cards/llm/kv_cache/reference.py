@@ -44,9 +44,8 @@ class CachedCausalSelfAttention(nn.Module):
         # The subtlety: new token i sits at absolute position P + i, so it may see keys
         # j <= P + i. The mask is (T, S), not (T, T), and its diagonal is offset by P;
         # a plain tril(T, S) would hide the cache from every new token but the last ones.
-        future = torch.ones(T, S, dtype=torch.bool, device=x.device).triu(
-            P + 1
-        )  # j > P + i
+        # j > P + i
+        future = torch.ones(T, S, dtype=torch.bool, device=x.device).triu(P + 1)
         att = att.masked_fill(future, float("-inf"))
         att = att.softmax(dim=-1)
         y = att @ v  # (B, H, T, hs)

@@ -205,9 +205,8 @@ def _step(module, x_new, past, context):
             if past is None
             else _concat_diagnosis(str(exc), past_before[0].shape[2], x_new.shape[1])
         )
-        if (
-            note
-        ):  # keep the exception (and its traceback to the user's line), add the words
+        # keep the exception (and its traceback to the user's line), add the words
+        if note:
             exc.args = (f"{exc.args[0] if exc.args else ''}{note}", *exc.args[1:])
         raise
     assert_unchanged(x_before, x_new, "x")

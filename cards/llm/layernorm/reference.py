@@ -35,9 +35,8 @@ class LayerNorm(nn.Module):
         x32 = x.to(torch.promote_types(x.dtype, torch.float32))
         mean = x32.mean(dim=dims, keepdim=True)
         centred = x32 - mean
-        var = centred.pow(2).mean(
-            dim=dims, keepdim=True
-        )  # biased: divide by n, not n - 1
+        # biased: divide by n, not n - 1
+        var = centred.pow(2).mean(dim=dims, keepdim=True)
         y = centred * torch.rsqrt(var + self.eps)  # eps under the square root
         if self.weight is not None:
             y = y * self.weight.to(x32.dtype)

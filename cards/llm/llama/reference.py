@@ -104,9 +104,8 @@ class Llama(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
-        self.model = _Backbone(
-            config
-        )  # "model." prefix, as in LlamaForCausalLM's state dict
+        # "model." prefix, as in LlamaForCausalLM's state dict
+        self.model = _Backbone(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         head_dim = self.model.layers[0].self_attn.head_dim
         theta = config.rope_parameters["rope_theta"]

@@ -137,9 +137,8 @@ def _llama64(name, ids, attention_mask=None, **bug):
     theta = 10000.0 if bug.get("theta_default") else cfg["rope_theta"]
     inv = 1.0 / theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
     if bug.get("cumsum_positions") and attention_mask is not None:
-        pos = (
-            (attention_mask.cpu().long().cumsum(-1) - 1).clamp(min=0).double()
-        )  # (B, T)
+        # (B, T)
+        pos = (attention_mask.cpu().long().cumsum(-1) - 1).clamp(min=0).double()
     else:
         pos = torch.arange(T, dtype=torch.float64).expand(B, T)
     ang = pos[..., None] * inv  # (B, T, hd/2)

@@ -40,9 +40,8 @@ class LoRALinear(nn.Module):
         return out
 
     def merge(self) -> None:
-        with (
-            torch.no_grad()
-        ):  # an in-place update of a frozen weight, not part of any graph
+        # an in-place update of a frozen weight, not part of any graph
+        with torch.no_grad():
             self.base.weight += (self.lora_B @ self.lora_A) * self.scaling
         self.merged = True
 

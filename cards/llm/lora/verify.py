@@ -345,9 +345,8 @@ def test_dropout_in_training_hits_the_lora_input(impl, device):
     x64 = x.to("cpu", torch.float64)
     delta = out.detach().to("cpu", torch.float64) - _base_out(x, w0, b0)  # (64, out)
     m = s * b @ a  # (out, in)
-    z = torch.linalg.lstsq(
-        m, delta.T
-    ).solution.T  # (64, in): what the LoRA path was fed
+    # (64, in): what the LoRA path was fed
+    z = torch.linalg.lstsq(m, delta.T).solution.T
     ok, dropped = _mask_form(z, x64 / (1 - p))
     if ok:
         frac = dropped.double().mean().item()
@@ -465,9 +464,8 @@ def test_training_reduces_the_loss(impl, device):
     params = [module.lora_A, module.lora_B]
     moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
     losses = []
-    for step in range(
-        1, 61
-    ):  # Adam written out (torch.optim's first step is slow to import)
+    # Adam written out (torch.optim's first step is slow to import)
+    for step in range(1, 61):
         loss = (module(x) - target).pow(2).mean()
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():

@@ -42,9 +42,8 @@ class MoE(nn.Module):
         weights = weights / weights.sum(dim=-1, keepdim=True)
         out = torch.zeros_like(tokens)
         for e, expert in enumerate(self.experts):
-            token, slot = torch.where(
-                idx == e
-            )  # the tokens routed to e, and in which slot
+            # the tokens routed to e, and in which slot
+            token, slot = torch.where(idx == e)
             if token.numel() == 0:
                 continue
             y = expert(tokens[token]) * weights[token, slot, None]

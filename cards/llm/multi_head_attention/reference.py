@@ -27,9 +27,8 @@ class MultiHeadAttention(nn.Module):
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
         # The subtlety: view as (B, T, nh, hs) THEN transpose; a direct view as (B, nh, T, hs) mixes tokens.
-        return x.view(B, T, self.num_heads, self.head_dim).transpose(
-            1, 2
-        )  # (B, nh, T, hs)
+        # (B, nh, T, hs)
+        return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
 
     def forward(self, query, key, value, attn_mask=None, is_causal=False):
         B, L, E = query.shape
@@ -37,23 +36,19 @@ class MultiHeadAttention(nn.Module):
         q = self._split_heads(self.q_proj(query))  # (B, nh, L, hs)
         k = self._split_heads(self.k_proj(key))  # (B, nh, S, hs)
         v = self._split_heads(self.v_proj(value))  # (B, nh, S, hs)
-        scores = (
-            q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
-        )  # (B, nh, L, S); head_dim, not E
+        # (B, nh, L, S); head_dim, not E
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
         if is_causal:
-            allowed = torch.ones(
-                L, S, dtype=torch.bool, device=query.device
-            ).tril()  # top-left aligned
+            # top-left aligned
+            allowed = torch.ones(L, S, dtype=torch.bool, device=query.device).tril()
             scores = scores.masked_fill(~allowed, float("-inf"))
         if attn_mask is not None:
             if attn_mask.dtype == torch.bool:
-                scores = scores.masked_fill(
-                    ~attn_mask, float("-inf")
-                )  # True = may attend
+                # True = may attend
+                scores = scores.masked_fill(~attn_mask, float("-inf"))
             else:
                 scores = scores + attn_mask
         out = torch.softmax(scores, dim=-1) @ v  # (B, nh, L, hs)
-        out = out.transpose(1, 2).reshape(
-            B, L, E
-        )  # (B, L, nh * hs): heads side by side again
+        # (B, L, nh * hs): heads side by side again
+        out = out.transpose(1, 2).reshape(B, L, E)
         return self.out_proj(out)

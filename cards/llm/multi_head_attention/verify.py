@@ -65,9 +65,8 @@ def _make(impl, embed_dim, num_heads, device, bias=True, dtype=torch.float32, se
         )
         weight = torch.randn(embed_dim, embed_dim, generator=g) / embed_dim**0.5
         b = torch.randn(embed_dim, generator=g) * 0.5 if bias else None
-        copy_linear(
-            proj, weight, b
-        )  # checks the weight shape and that bias=... was honoured
+        # checks the weight shape and that bias=... was honoured
+        copy_linear(proj, weight, b)
     return module.to(device=device, dtype=dtype)
 
 

@@ -33,17 +33,14 @@ def ppo_clip_loss(
     clip_eps: float = 0.2,
 ) -> torch.Tensor:
     if advantages.dim() == 1:
-        advantages = advantages[
-            :, None
-        ]  # (B, 1): one advantage for every token of a row
+        # (B, 1): one advantage for every token of a row
+        advantages = advantages[:, None]
     ratio = torch.exp(logprobs - old_logprobs)  # (B, T)
     unclipped = ratio * advantages
-    clipped = (
-        ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantages
-    )  # clip the ratio, not A
-    per_token = -torch.min(
-        unclipped, clipped
-    )  # pessimistic bound, then negate for a loss
+    # clip the ratio, not A
+    clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantages
+    # pessimistic bound, then negate for a loss
+    per_token = -torch.min(unclipped, clipped)
     if mask is None:
         return per_token.mean()
     mask = mask.to(per_token.dtype)

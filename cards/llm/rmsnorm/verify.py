@@ -86,9 +86,8 @@ def _variants(x, weight, eps, upstream=None, eps_matters=False):
                 found[why] = rms_norm(x, e=other) * w
     if dtype in (torch.float16, torch.bfloat16):
         name = str(dtype).replace("torch.", "")
-        squares = (
-            x.detach().to(dtype).pow(2).double()
-        )  # overflow to inf, as in half precision
+        # overflow to inf, as in half precision
+        squares = x.detach().to(dtype).pow(2).double()
         why = (
             f"mean(x²) was computed in {name} and overflowed (x² is inf beyond "
             f"{torch.finfo(dtype).max:g}): compute the statistics in float32"

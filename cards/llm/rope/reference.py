@@ -20,15 +20,15 @@ def apply_rope(
     if positions is None:
         positions = torch.arange(T, device=x.device)
     # One frequency per pair: base^(-2j/D) for j = 0 .. D/2-1.
+    # (D/2,)
     inv_freq = 1.0 / (
         base ** (torch.arange(0, D, 2, device=x.device, dtype=torch.float32) / D)
-    )  # (D/2,)
+    )
     # The subtlety: angles and their cos/sin in float32 even for half inputs (a bf16 angle at
     # position 1000 is off by radians), and the half-split layout: pair j is (x[j], x[j + D/2]),
     # so each frequency appears twice, once in each half.
-    angles = (
-        positions.to(device=x.device, dtype=torch.float32)[:, None] * inv_freq
-    )  # (T, D/2)
+    # (T, D/2)
+    angles = positions.to(device=x.device, dtype=torch.float32)[:, None] * inv_freq
     angles = torch.cat((angles, angles), dim=-1)  # (T, D)
     cos, sin = angles.cos(), angles.sin()
     out = x.float() * cos + _rotate_half(x.float()) * sin  # (..., T, D)

@@ -43,9 +43,8 @@ def _hf_rotary(head_dim: int, base: float, device: str):
         head_dim=head_dim,
         rope_theta=base,
     )
-    params = getattr(
-        config, "rope_parameters", None
-    )  # transformers 5.x keeps theta here
+    # transformers 5.x keeps theta here
+    params = getattr(config, "rope_parameters", None)
     if isinstance(params, dict):
         params["rope_theta"] = base
         params.setdefault("rope_type", "default")
@@ -159,9 +158,8 @@ def _atol(x, positions, dtype):
     atol, rtol = tolerance(dtype)
     if dtype == torch.float32:
         max_pos = float(positions.abs().max()) if positions.numel() else 0.0
-        atol += (
-            1.2e-7 * max_pos * float(x.detach().abs().max())
-        )  # float32 angle rounding, see above
+        # float32 angle rounding, see above
+        atol += 1.2e-7 * max_pos * float(x.detach().abs().max())
     return atol, rtol
 
 

@@ -36,9 +36,8 @@ def _per_token(logits, ids, lengths, offset=0, shift=True, invert=False):
     """(per-target losses, counted mask), float64 on the CPU. Target j of row b counts iff
     j >= lengths[b] + offset (inverted: iff it does not); without the shift, logits[t] is
     scored against token t and counts iff t >= lengths[b] + offset."""
-    x = logits.to(
-        "cpu", torch.float64
-    )  # not detached: the gradient test differentiates it
+    # not detached: the gradient test differentiates it
+    x = logits.to("cpu", torch.float64)
     y = ids.cpu()
     T = y.shape[1]
     pos = torch.arange(T)[None, :]

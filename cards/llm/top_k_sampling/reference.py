@@ -18,12 +18,10 @@ def sample_top_k(
 ) -> torch.Tensor:
     if temperature == 0:
         return logits.argmax(dim=-1)
-    filtered = top_k_filter(
-        logits / temperature, k
-    )  # T > 0 keeps the order: same top k
-    probs = torch.softmax(
-        filtered.double(), dim=-1
-    )  # filtered tokens get probability 0
+    # T > 0 keeps the order: same top k
+    filtered = top_k_filter(logits / temperature, k)
+    # filtered tokens get probability 0
+    probs = torch.softmax(filtered.double(), dim=-1)
     draws = torch.multinomial(
         probs.reshape(-1, probs.shape[-1]), 1, generator=generator
     )

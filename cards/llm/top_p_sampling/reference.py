@@ -17,9 +17,8 @@ def top_p_filter(
     before = probs.cumsum(dim=-1) - probs
     keep_sorted = before < p
     keep_sorted[..., :min_tokens_to_keep] = True
-    keep = torch.zeros_like(keep_sorted).scatter(
-        -1, order, keep_sorted
-    )  # back to vocab order
+    # back to vocab order
+    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
     return logits.masked_fill(~keep, float("-inf"))
 
 
@@ -28,9 +27,8 @@ def sample_top_p(
 ) -> torch.Tensor:
     if temperature == 0:
         return logits.argmax(dim=-1)
-    filtered = top_p_filter(
-        logits / temperature, p
-    )  # temperature first, as in generate
+    # temperature first, as in generate
+    filtered = top_p_filter(logits / temperature, p)
     probs = torch.softmax(filtered.double(), dim=-1)
     draws = torch.multinomial(
         probs.reshape(-1, probs.shape[-1]), 1, generator=generator

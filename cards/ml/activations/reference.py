@@ -17,9 +17,8 @@ def gelu(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
         y = 0.5 * v * (1.0 + torch.erf(v / math.sqrt(2.0)))
     elif approximate == "tanh":
         inner = math.sqrt(2.0 / math.pi) * (v + 0.044715 * v.pow(3))
-        y = (
-            0.5 * v * (1.0 + torch.tanh(inner))
-        )  # torch.tanh saturates; exp-based tanh is inf/inf
+        # torch.tanh saturates; exp-based tanh is inf/inf
+        y = 0.5 * v * (1.0 + torch.tanh(inner))
     else:
         raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
     return y.to(x.dtype)

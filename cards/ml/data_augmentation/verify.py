@@ -112,9 +112,8 @@ def recover(out, images, size, context):
 def test_crops_are_exact_and_input_untouched(impl, device, case):
     shape, size, dtype = case
     images = _images(shape, 1, device, dtype)
-    if (
-        dtype == torch.uint8
-    ):  # distinct values for the recovery: a small range of pixels
+    # distinct values for the recovery: a small range of pixels
+    if dtype == torch.uint8:
         images = (torch.arange(images.numel()) % 251).reshape(shape).to(device, dtype)
         images = images[:, :, torch.randperm(shape[2], generator=generator(2))]
     before = images.clone()

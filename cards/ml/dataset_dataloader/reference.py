@@ -24,9 +24,8 @@ def pad_collate(batch, pad_value=0):
     seqs = [seq for seq, _ in batch]
     # lengths: int64 on the CPU, whatever device the sequences live on
     lengths = torch.tensor([s.shape[0] for s in seqs], dtype=torch.int64)
-    longest = (
-        int(lengths.max()) if len(seqs) else 0
-    )  # of this batch, not of the dataset
+    # of this batch, not of the dataset
+    longest = int(lengths.max()) if len(seqs) else 0
     first = seqs[0]
     padded = torch.full(
         (len(seqs), longest, *first.shape[1:]),

@@ -22,9 +22,8 @@ def _sequences(lengths, feature_shape, dtype, device, seed):
         else:
             s = torch.randint(1, 50, (n, *feature_shape), generator=g)
         s = s.to(device=device, dtype=dtype)
-        if (
-            i % 2 and s.dim() == 2 and n > 1
-        ):  # a non-contiguous view with the same values
+        # a non-contiguous view with the same values
+        if i % 2 and s.dim() == 2 and n > 1:
             s = s.t().contiguous().t()
         out.append(s)
     return out

@@ -60,9 +60,8 @@ def formula(
     eta = 0.0 if no_eta else eta
     ratio = (1 - a_t) / (1 - a_p) if inverted else (1 - a_p) / (1 - a_t)
     var = eta**2 * ratio * (1.0 if one_factor else (1 - a_t / a_p))
-    if (
-        eta == 0
-    ):  # no variance at all (an inverted ratio at ab_prev = 1 would give 0 * inf)
+    # no variance at all (an inverted ratio at ab_prev = 1 would give 0 * inf)
+    if eta == 0:
         var = torch.zeros_like(a_t)
     direction = (1 - a_p - (0 if no_sigma_in_dir else var)).clamp(min=0).sqrt() * e
     out = a_p.sqrt() * x0 + direction
@@ -254,9 +253,8 @@ def test_classifier_free_guidance(impl, device, scale, dtype):
     assert_unchanged(c0, c, "eps_cond")
     u64, c64 = u.cpu().double(), c.cpu().double()
     atol, rtol = tolerance(dtype)
-    if (
-        dtype == torch.float16
-    ):  # each rounding is of a value up to (1 + scale) times |u|, |c|
+    # each rounding is of a value up to (1 + scale) times |u|, |c|
+    if dtype == torch.float16:
         atol = atol * 2 * (1 + abs(scale))
     assert_close_diagnosed(
         out,

@@ -6,9 +6,8 @@ import torch
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
     if isinstance(parameters, torch.Tensor):
         parameters = [parameters]
-    grads = [
-        p.grad for p in parameters if p.grad is not None
-    ]  # a generator is read once
+    # a generator is read once
+    grads = [p.grad for p in parameters if p.grad is not None]
     norm_type = float(norm_type)
     if not grads:
         return torch.tensor(0.0)

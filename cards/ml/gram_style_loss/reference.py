@@ -7,9 +7,8 @@ import torch
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     b, c, h, w = features.shape
-    f = features.reshape(
-        b, c, h * w
-    )  # per sample: the batch never mixes into the channels
+    # per sample: the batch never mixes into the channels
+    f = features.reshape(b, c, h * w)
     return f @ f.transpose(1, 2) / (c * h * w)
 
 

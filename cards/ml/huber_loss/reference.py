@@ -10,9 +10,8 @@ def huber_loss(
     delta: float = 1.0,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    work = torch.promote_types(
-        input.dtype, torch.float32
-    )  # float32 inside for half precision
+    # float32 inside for half precision
+    work = torch.promote_types(input.dtype, torch.float32)
     a = (input.to(work) - target.to(work)).abs()
     # Quadratic inside the band, linear outside; the linear piece keeps slope delta and meets
     # the quadratic at |d| = delta. No division by delta (that would be smooth L1).

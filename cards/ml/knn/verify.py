@@ -31,9 +31,8 @@ def _predict(train_x, train_y, test_x, k, *, dist="l2", largest=False, tie="smal
         for lab in labels:
             counts[lab] = counts.get(lab, 0) + 1
         top = max(counts.values())
-        tied = [
-            lab for lab in counts if counts[lab] == top
-        ]  # in order of first appearance
+        # in order of first appearance
+        tied = [lab for lab in counts if counts[lab] == top]
         pick = {"smallest": min(tied), "largest": max(tied), "nearest": tied[0]}[tie]
         out.append(pick)
     return torch.tensor(out, dtype=torch.int64)

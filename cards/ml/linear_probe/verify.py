@@ -42,9 +42,8 @@ def _gd(X, y, C, lr, steps, wd, *, bias_decay=False, wd_factor=1.0):
     W, b = torch.zeros(C, D, dtype=torch.float64), torch.zeros(C, dtype=torch.float64)
     for _ in range(steps):
         z = X @ W.T + b
-        e = (
-            z - z.amax(dim=1, keepdim=True)
-        ).exp()  # softmax by hand: cheaper than the op's
+        # softmax by hand: cheaper than the op's
+        e = (z - z.amax(dim=1, keepdim=True)).exp()
         G = (e / e.sum(dim=1, keepdim=True) - Y) / n  # thread pool on a busy machine
         gb = G.sum(0) + (wd * b if bias_decay else 0.0)
         W, b = W - lr * (G.T @ X + wd_factor * wd * W), b - lr * gb

@@ -272,9 +272,8 @@ def test_matches_nn_lstm(impl, device, case):
 def test_square_sizes_and_non_contiguous_input(impl, device):
     # input_size == hidden_size: a missing transpose still runs
     module, ref = make(impl, 2, False, device, torch.float64, 7, input_size=H)
-    x = randn((3, 5, H), 40, device, torch.float64).transpose(
-        0, 1
-    )  # (L=5, B=3), strided
+    # (L=5, B=3), strided
+    x = randn((3, 5, H), 40, device, torch.float64).transpose(0, 1)
     hx = (
         randn((2, 3, H), 41, device, torch.float64),
         randn((2, 3, H), 42, device, torch.float64),

@@ -9,9 +9,8 @@ def random_masking(
     x: torch.Tensor, mask_ratio: float, noise: torch.Tensor | None = None
 ):
     B, L, D = x.shape
-    len_keep = int(
-        L * (1 - mask_ratio)
-    )  # exactly MAE's rounding (floor of a float product)
+    # exactly MAE's rounding (floor of a float product)
+    len_keep = int(L * (1 - mask_ratio))
     if noise is None:
         noise = torch.rand(B, L, device=x.device)
     ids_shuffle = torch.argsort(noise, dim=1)  # ascending: small noise is kept

@@ -12,8 +12,7 @@ def amp_train_step(model, optimizer, scaler, x, y, loss_fn=F.cross_entropy):
     with torch.autocast(device_type=device_type, dtype=dtype):
         loss = loss_fn(model(x), y)
     scaler.scale(loss).backward()  # backward of loss * scale: small gradients survive
-    scaler.step(
-        optimizer
-    )  # unscales the gradients; skips the step if any is inf or NaN
+    # unscales the gradients; skips the step if any is inf or NaN
+    scaler.step(optimizer)
     scaler.update()  # lowers the scale after a skipped step, grows it after good ones
     return loss.item()  # the unscaled loss

@@ -92,9 +92,8 @@ def test_matches_mae_layout(impl, device, D, gh, gw):
             "token row (the caller prepends one if it wants it)"
         )
     want = formula(D, gh, gw)
-    assert torch.allclose(
-        want, _transformers(D, gh, gw), atol=1e-12
-    )  # the two references
+    # the two references
+    assert torch.allclose(want, _transformers(D, gh, gw), atol=1e-12)
     assert_close_diagnosed(
         out,
         want.float(),

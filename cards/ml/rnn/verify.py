@@ -254,9 +254,8 @@ def test_matches_nn_rnn(impl, device, case):
 def test_square_sizes_and_non_contiguous_input(impl, device):
     # input_size == hidden_size: a missing transpose or a layer fed the wrong input still runs
     module, ref = make(impl, 2, False, device, torch.float64, 7, input_size=H)
-    x = randn((3, 5, H), 30, device, torch.float64).transpose(
-        0, 1
-    )  # (L=5, B=3), strided
+    # (L=5, B=3), strided
+    x = randn((3, 5, H), 30, device, torch.float64).transpose(0, 1)
     hx = randn((2, 3, H), 31, device, torch.float64)
     out, h_n = _run(module, x, hx)
     _check(

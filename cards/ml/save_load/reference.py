@@ -23,7 +23,6 @@ def load_checkpoint(path, model, optimizer):
     # the caller); load_state_dict leaves train/eval mode as it is.
     checkpoint = torch.load(path, map_location="cpu")
     model.load_state_dict(checkpoint["model"])  # strict: every key, buffers included
-    optimizer.load_state_dict(
-        checkpoint["optimizer"]
-    )  # casts state to the params' device
+    # casts state to the params' device
+    optimizer.load_state_dict(checkpoint["optimizer"])
     return int(checkpoint["epoch"])

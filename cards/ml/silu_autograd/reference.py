@@ -13,8 +13,7 @@ class SiLUFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        s = torch.sigmoid(
-            x
-        )  # stable for |x| = 1e4: exp(-x) by hand would give inf * 0 = NaN
+        # stable for |x| = 1e4: exp(-x) by hand would give inf * 0 = NaN
+        s = torch.sigmoid(x)
         # d/dx [x s(x)] = s + x s (1 - s)
         return grad_output * s * (1 + x * (1 - s))

@@ -197,9 +197,8 @@ def test_float64_keeps_dtype(impl, device):
 
 def test_non_contiguous_dense(impl, device):
     indices, values = _entries(5, 7, 14, 70)
-    dense = (
-        torch.randn(3, 7, generator=generator(71)).to(device).t()
-    )  # (7, 3), transposed
+    # (7, 3), transposed
+    dense = torch.randn(3, 7, generator=generator(71)).to(device).t()
     assert not dense.is_contiguous()
     _run(
         impl,

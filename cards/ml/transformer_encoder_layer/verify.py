@@ -237,9 +237,8 @@ def _check(module, ref, src, src_mask, kpm, norm_first, batch_first, context):
     p = {k: v.detach().cpu().double() for k, v in module.state_dict().items()}
     nhead = ref.self_attn.num_heads
     atol, rtol = tolerance(src.dtype)
-    slack = (
-        10 if src.dtype == torch.float32 else 1
-    )  # two LayerNorms amplify float32 rounding
+    # two LayerNorms amplify float32 rounding
+    slack = 10 if src.dtype == torch.float32 else 1
     assert_close_diagnosed(
         out,
         expected.to(device=src.device, dtype=src.dtype),
@@ -300,9 +299,8 @@ def test_matches_torch(impl, device, case):
     src = randn((B, L, E) if batch_first else (L, B, E), 1 + len(masks), device, dtype)
     src_mask = kpm = None
     if masks in ("bool-src", "bool-both"):
-        keep = random_bool_mask(
-            (L, L), 3, device
-        )  # True = may attend (the kit's convention)
+        # True = may attend (the kit's convention)
+        keep = random_bool_mask((L, L), 3, device)
         keep[:, 0] = True
         src_mask = ~keep  # torch's: True = masked out
     if masks in ("float-src", "float-both"):
@@ -382,9 +380,8 @@ def test_gradients_match_torch(impl, device):
 def test_defaults_post_norm_batch_first(impl, device):
     module, ref = make(impl, device, torch.float64, seed=16, defaults=True)
     module.train()  # dropout defaults to 0.0: training mode is exact too
-    src = randn(
-        (2, 5, E), 17, device, torch.float64
-    )  # (B, L, E): batch_first by default
+    # (B, L, E): batch_first by default
+    src = randn((2, 5, E), 17, device, torch.float64)
     _check(module, ref, src, None, None, False, True, "defaults, train mode")
 
 

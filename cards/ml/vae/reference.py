@@ -19,7 +19,6 @@ def vae_loss(recon_logits, x, mu, logvar):
     recon = F.binary_cross_entropy_with_logits(recon_logits, x, reduction="none")
     recon = recon.reshape(B, -1).sum(dim=1)  # (B,)
     # KL(N(mu, sigma^2) || N(0, 1)), summed over the latent dims.
-    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).reshape(B, -1).sum(
-        dim=1
-    )  # (B,)
+    # (B,)
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).reshape(B, -1).sum(dim=1)
     return (recon + kl).mean()  # the batch mean of the per-sample totals

@@ -47,9 +47,8 @@ def _parts(logits, x, mu, logvar):
 def _loss_variants(logits, x, mu, logvar):
     bce, kl = _parts(logits, x, mu, logvar)
     r, k = bce.sum(1), kl.sum(1)
-    naive = (
-        logits.detach().cpu()
-    )  # in the input's own precision, as a naive attempt would
+    # in the input's own precision, as a naive attempt would
+    naive = logits.detach().cpu()
     p = torch.sigmoid(naive)
     naive_bce = -(x.cpu() * torch.log(p) + (1 - x.cpu()) * torch.log(1 - p)).double()
     naive_bce = naive_bce.reshape(x.shape[0], -1).sum(1)

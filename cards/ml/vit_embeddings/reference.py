@@ -55,7 +55,6 @@ class ViTEmbeddings(nn.Module):
         proj = self.patch_embeddings.projection
         x = x @ proj.weight.reshape(proj.weight.shape[0], -1).T + proj.bias
         cls = self.cls_token.expand(B, -1, -1)
-        x = (
-            torch.cat([cls, x], dim=1) + self.position_embeddings
-        )  # row 0: the class token
+        # row 0: the class token
+        x = torch.cat([cls, x], dim=1) + self.position_embeddings
         return self.dropout(x)

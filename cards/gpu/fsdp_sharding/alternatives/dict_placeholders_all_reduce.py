@@ -55,7 +55,6 @@ class FSDP(nn.Module):
             offset += n
         out = self._inner[0](*args, **kwargs)
         for sub, leaf, _, _ in self._where:
-            sub.__dict__[leaf] = torch.empty(
-                0
-            )  # drop the references: autograd keeps its own
+            # drop the references: autograd keeps its own
+            sub.__dict__[leaf] = torch.empty(0)
         return out

@@ -26,9 +26,8 @@ class FSDP(nn.Module):
         lo = self.rank * self.per_rank
         self.flat_shard = nn.Parameter(padded[lo : lo + self.per_rank].clone())
         self.names, self.shapes = names, shapes
-        with (
-            torch.no_grad()
-        ):  # empty placeholders: the module keeps no full-size tensors
+        # empty placeholders: the module keeps no full-size tensors
+        with torch.no_grad():
             for name in names:
                 owner, _, attr = name.rpartition(".")
                 sub = module.get_submodule(owner)
@@ -46,9 +45,8 @@ class FSDP(nn.Module):
             self.flat_shard.grad = mine
         else:
             self.flat_shard.grad += mine
-        return torch.zeros_like(
-            grad
-        )  # nothing worth accumulating on the temporary leaf
+        # nothing worth accumulating on the temporary leaf
+        return torch.zeros_like(grad)
 
     def forward(self, *args, **kwargs):
         gathered = [torch.empty_like(self.flat_shard) for _ in range(self.world)]

@@ -19,12 +19,10 @@ def paged_attention(query, key_cache, value_cache, block_tables, context_lens):
         n_blocks = (lens[s] + block_size - 1) // block_size
         for i in range(n_blocks):
             b = int(block_tables[s, i])
-            used = min(
-                block_size, lens[s] - i * block_size
-            )  # the last block may be partial
-            k = (
-                key_cache[b, :used].float().repeat_interleave(group, dim=1)
-            )  # (used, H, D)
+            # the last block may be partial
+            used = min(block_size, lens[s] - i * block_size)
+            # (used, H, D)
+            k = key_cache[b, :used].float().repeat_interleave(group, dim=1)
             v = value_cache[b, :used].float().repeat_interleave(group, dim=1)
             logits = torch.einsum("hd,uhd->hu", q, k)
             m_new = torch.maximum(m, logits.amax(dim=1))

@@ -20,9 +20,8 @@ def ring_allreduce(tensor: torch.Tensor) -> None:
     rank, world = dist.get_rank(), dist.get_world_size()
     if world == 1:
         return
-    parts = list(
-        torch.tensor_split(tensor.view(-1), world)
-    )  # sizes differ by at most one
+    # sizes differ by at most one
+    parts = list(torch.tensor_split(tensor.view(-1), world))
     to, frm = (rank - 1) % world, (rank + 1) % world
     # reduce-scatter, ring direction reversed: rank r ends with the full chunk (r - 1) % W
     for step in range(world - 1):

@@ -17,9 +17,8 @@ def ring_attention(q, k, v, is_causal=False):
     cur_k, cur_v = k.contiguous(), v.contiguous()
     rows = torch.arange(me * n, (me + 1) * n)[:, None]
     for step in range(W):
-        owner = (
-            me + step
-        ) % W  # receiving from the right: shards of higher ranks first
+        # receiving from the right: shards of higher ranks first
+        owner = (me + step) % W
         if step + 1 < W:
             nk, nv = torch.empty_like(cur_k), torch.empty_like(cur_v)
             ops = [

@@ -11,9 +11,8 @@ def _softmax_rows(
 ):
     rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)  # (ROWS,)
     cols = tl.arange(0, BLOCK)  # (BLOCK,)
-    offsets = (
-        rows[:, None] * n_cols + cols[None, :]
-    )  # (ROWS, BLOCK) in a contiguous row-major x
+    # (ROWS, BLOCK) in a contiguous row-major x
+    offsets = rows[:, None] * n_cols + cols[None, :]
     mask = (rows[:, None] < n_rows) & (cols[None, :] < n_cols)
     x = tl.load(x_ptr + offsets, mask=mask, other=float("-inf")).to(tl.float32)
     row_max = tl.max(x, axis=1)  # (ROWS,)

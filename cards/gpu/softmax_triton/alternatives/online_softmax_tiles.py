@@ -23,9 +23,8 @@ def _online_softmax(
     x_row = X + row * sx_row
     m = tl.full((), float("-inf"), tl.float32)  # running max
     d = tl.full((), 0.0, tl.float32)  # running sum of exp(x - m)
-    for tile in range(
-        N_TILES
-    ):  # constexpr trip count (older interpreters need one; see verify.py)
+    # constexpr trip count (older interpreters need one; see verify.py)
+    for tile in range(N_TILES):
         cols = tile * BLOCK + tl.arange(0, BLOCK)
         x = tl.load(x_row + cols * sx_col, mask=cols < n_cols, other=float("-inf")).to(
             tl.float32

@@ -9,9 +9,8 @@ def causal_lm_loss(logits, input_ids, ignore_index=-100):
     pad = torch.full(
         (B, 1), ignore_index, dtype=input_ids.dtype, device=input_ids.device
     )
-    labels = torch.cat([input_ids[:, 1:], pad], dim=1).reshape(
-        -1
-    )  # label of position t is token t+1
+    # label of position t is token t+1
+    labels = torch.cat([input_ids[:, 1:], pad], dim=1).reshape(-1)
     x = logits.reshape(-1, V).to(torch.float32)
     m = x.amax(dim=-1, keepdim=True)
     lse = m.squeeze(-1) + torch.log(torch.exp(x - m).sum(-1))

@@ -28,13 +28,11 @@ def dpo_loss(
 def sequence_logps(logits, labels, ignore_index=-100):
     B, _T, _V = logits.shape
     pad = torch.full((B, 1), ignore_index, dtype=labels.dtype, device=labels.device)
-    tgt = torch.cat(
-        [labels[:, 1:], pad], dim=1
-    )  # the label for position t is token t+1
+    # the label for position t is token t+1
+    tgt = torch.cat([labels[:, 1:], pad], dim=1)
     keep = tgt != ignore_index
-    x = (
-        logits if logits.dtype == torch.float64 else logits.float()
-    )  # card: keep float64
+    # card: keep float64
+    x = logits if logits.dtype == torch.float64 else logits.float()
     m = x.amax(-1, keepdim=True)
     lse = (x - m).exp().sum(-1).log() + m.squeeze(-1)
     picked = x.gather(-1, tgt.masked_fill(~keep, 0).unsqueeze(-1)).squeeze(-1)

@@ -26,9 +26,8 @@ def dpo_loss(
 
 
 def sequence_logps(logits, labels, ignore_index=-100):
-    shift_logits = logits[:, :-1, :].transpose(
-        1, 2
-    )  # (B, V, T-1), as cross_entropy wants
+    # (B, V, T-1), as cross_entropy wants
+    shift_logits = logits[:, :-1, :].transpose(1, 2)
     shift_labels = labels[:, 1:]
     nll = F.cross_entropy(
         shift_logits, shift_labels, ignore_index=ignore_index, reduction="none"

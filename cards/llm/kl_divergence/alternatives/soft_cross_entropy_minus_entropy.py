@@ -8,12 +8,10 @@ import torch.nn.functional as F
 
 def kl_divergence(p_logits, q_logits, temperature=1.0):
     c = p_logits.shape[-1]
-    p = F.softmax(
-        p_logits.reshape(-1, c) / temperature, dim=-1
-    )  # (positions, C), may hold exact zeros
-    cross = F.cross_entropy(
-        q_logits.reshape(-1, c) / temperature, p
-    )  # mean over positions of -sum p log q
+    # (positions, C), may hold exact zeros
+    p = F.softmax(p_logits.reshape(-1, c) / temperature, dim=-1)
+    # mean over positions of -sum p log q
+    cross = F.cross_entropy(q_logits.reshape(-1, c) / temperature, p)
     entropy = -torch.special.xlogy(p, p).sum(-1).mean()
     return cross - entropy
 

@@ -10,9 +10,8 @@ def distillation_loss(
     student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5
 ):
     p = F.softmax(teacher_logits.detach() / temperature, dim=-1)  # may hold exact zeros
-    cross = F.cross_entropy(
-        student_logits / temperature, p
-    )  # mean over rows of -sum p log q
+    # mean over rows of -sum p log q
+    cross = F.cross_entropy(student_logits / temperature, p)
     entropy = -torch.special.xlogy(p, p).sum(-1).mean()
     hard = F.cross_entropy(student_logits, labels)
     return alpha * (temperature**2) * (cross - entropy) + (1.0 - alpha) * hard

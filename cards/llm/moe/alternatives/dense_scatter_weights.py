@@ -29,12 +29,13 @@ class MoE(nn.Module):
         dense = torch.zeros_like(probs).scatter(
             -1, idx, vals / vals.sum(-1, keepdim=True)
         )
+        # (N, E, dim)
         outs = torch.stack(
             [
                 e.down_proj(nn.functional.silu(e.gate_proj(h)) * e.up_proj(h))
                 for e in self.experts
             ],
             dim=1,
-        )  # (N, E, dim)
+        )
         out = torch.einsum("ne,ned->nd", dense, outs)
         return out.reshape(shape), router_logits

@@ -24,15 +24,13 @@ class MultiHeadAttention(nn.Module):
         if attn_mask is not None:
             mask = attn_mask
             while mask.dim() < 4:
-                mask = mask.unsqueeze(
-                    0
-                )  # (.., .., L, S) -> 4-D so that dim 1 is the head
+                # (.., .., L, S) -> 4-D so that dim 1 is the head
+                mask = mask.unsqueeze(0)
         heads = []
         for i in range(self.h):
             cols = slice(i * self.d, (i + 1) * self.d)
-            s = (
-                q[:, :, cols] @ k[:, :, cols].transpose(1, 2) / math.sqrt(self.d)
-            )  # (B, L, S)
+            # (B, L, S)
+            s = q[:, :, cols] @ k[:, :, cols].transpose(1, 2) / math.sqrt(self.d)
             if is_causal:
                 s = s.masked_fill(
                     torch.ones(L, S, device=s.device).tril() == 0, float("-inf")

@@ -14,9 +14,10 @@ def gae(rewards, values, gamma=0.99, lam=0.95):
     t = torch.arange(T, device=rewards.device)
     expo = (t[None, :] - t[:, None]).double()  # expo[s, t] = t - s
     # the weight of delta_s in A_t is (gamma * lam)^(s - t) for s >= t, i.e. expo <= 0
+    # (s, t)
     W = torch.where(
         expo <= 0, (gamma * lam) ** (-expo).clamp(min=0), torch.zeros_like(expo)
-    )  # (s, t)
+    )
     adv = delta @ W  # A[:, t] = sum_s delta[:, s] W[s, t]
     adv = adv.to(rewards.dtype)
     return adv, adv + values

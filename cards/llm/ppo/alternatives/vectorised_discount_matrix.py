@@ -9,12 +9,12 @@ def gae(rewards, values, gamma=0.99, lam=0.95):
     next_values = torch.nn.functional.pad(values[:, 1:], (0, 1))  # V_T = 0
     deltas = rewards + gamma * next_values - values  # (B, T)
     t = torch.arange(T, device=rewards.device)
-    power = (t[None, :] - t[:, None]).to(
-        rewards.dtype
-    )  # (s, t) -> t - s... as (row s, col t)
+    # (s, t) -> t - s... as (row s, col t)
+    power = (t[None, :] - t[:, None]).to(rewards.dtype)
+    # weights[t, s] = (gamma lam)^(s - t) for s >= t
     weights = torch.where(
         power >= 0, (gamma * lam) ** power.clamp(min=0), torch.zeros_like(power)
-    )  # weights[t, s] = (gamma lam)^(s - t) for s >= t
+    )
     advantages = deltas @ weights.T  # A[b, t] = sum_s deltas[b, s] * weights[t, s]
     return advantages, advantages + values
 

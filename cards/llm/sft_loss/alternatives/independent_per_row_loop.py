@@ -12,9 +12,8 @@ def sft_loss(logits, input_ids, prompt_lengths):
     total = logits.new_zeros((), dtype=torch.float32)
     count = 0
     for b in range(B):
-        p = max(
-            int(prompt_lengths[b]), 1
-        )  # target index t+1 >= p  <=> logits index t >= p-1
+        # target index t+1 >= p  <=> logits index t >= p-1
+        p = max(int(prompt_lengths[b]), 1)
         if p >= T:
             continue
         x = logits[b, p - 1 : T - 1].to(torch.float32)  # (T-p, V)

@@ -14,7 +14,8 @@ def sft_loss(logits, input_ids, prompt_lengths):
     weights = (
         torch.arange(T - 1, device=logits.device)[None, :] + 1 >= lengths[:, None]
     ).float()
+    # (B, T - 1)
     per_token = F.cross_entropy(
         logits[:, :-1].float().permute(0, 2, 1), input_ids[:, 1:], reduction="none"
-    )  # (B, T - 1)
+    )
     return (per_token * weights).sum() / weights.sum()

@@ -76,9 +76,8 @@ def speculative_decode(
             drafted.append(tok)
             cur = torch.cat([cur, cur.new_tensor([[tok]])], dim=1)
         L = seq.shape[1]
-        tl = _logits(target, cur)[
-            0, L - 1 : L + k
-        ]  # (k + 1, V): next-token logits at each slot
+        # (k + 1, V): next-token logits at each slot
+        tl = _logits(target, cur)[0, L - 1 : L + k]
         target_calls += 1
         new = []
         if greedy:

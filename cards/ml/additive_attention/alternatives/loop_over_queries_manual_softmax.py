@@ -10,9 +10,8 @@ class AdditiveAttention(nn.Module):
         super().__init__()
         self.Wa = nn.Linear(query_dim, hidden_dim)
         self.Ua = nn.Linear(key_dim, hidden_dim)
-        self.Va = nn.Linear(
-            hidden_dim, 1, bias=False
-        )  # a bias shifts every score equally
+        # a bias shifts every score equally
+        self.Va = nn.Linear(hidden_dim, 1, bias=False)
 
     def _step(self, q, uk, keys, mask):
         # q (B, Dq), uk (B, Lk, H)

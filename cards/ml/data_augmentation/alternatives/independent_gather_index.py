@@ -28,9 +28,8 @@ def random_crop_flip(images, size, generator):
     top, left, flip = top.to(dev), left.to(dev), flip.to(dev)
     ar_h = torch.arange(h, device=dev)
     ar_w = torch.arange(w, device=dev)
-    col_offsets = torch.where(
-        flip[:, None], (w - 1 - ar_w)[None, :], ar_w[None, :]
-    )  # (N, w)
+    # (N, w)
+    col_offsets = torch.where(flip[:, None], (w - 1 - ar_w)[None, :], ar_w[None, :])
     rows = top[:, None] + ar_h[None, :]  # (N, h)
     cols = left[:, None] + col_offsets  # (N, w)
     n_idx = torch.arange(N, device=dev)[:, None, None]

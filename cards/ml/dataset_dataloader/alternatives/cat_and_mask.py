@@ -25,15 +25,13 @@ def pad_collate(batch, pad_value=0):
     valid = torch.arange(L, device=dev)[None, :] < lengths.to(dev)[:, None]  # (B, L)
     out = torch.empty((len(seqs), L, *feat), dtype=seqs[0].dtype, device=dev)
     out.fill_(pad_value)
-    out[valid] = torch.cat(
-        seqs, dim=0
-    )  # row-major order of valid = concatenation order
+    # row-major order of valid = concatenation order
+    out[valid] = torch.cat(seqs, dim=0)
     if isinstance(labs[0], torch.Tensor):
         labels = torch.stack(labs)
     else:
-        labels = torch.tensor(
-            labs
-        )  # ints -> int64, floats -> float64, as default_collate
+        # ints -> int64, floats -> float64, as default_collate
+        labels = torch.tensor(labs)
         if labels.is_floating_point():
             labels = labels.to(torch.float64)
     return out, lengths, labels

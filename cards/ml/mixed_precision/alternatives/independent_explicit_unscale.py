@@ -13,9 +13,8 @@ def amp_train_step(model, optimizer, scaler, x, y, loss_fn=F.cross_entropy):
         out = model(x)
     loss = loss_fn(out.float(), y)
     scaler.scale(loss).backward()
-    scaler.unscale_(
-        optimizer
-    )  # grads are now true-scale; step() will not unscale twice
+    # grads are now true-scale; step() will not unscale twice
+    scaler.unscale_(optimizer)
     scaler.step(optimizer)  # skipped if any grad is inf/nan
     scaler.update()  # lowers the scale after an overflow
     return float(loss.detach())

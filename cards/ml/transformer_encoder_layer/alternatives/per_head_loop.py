@@ -24,9 +24,8 @@ class SelfAttn(nn.Module):
         heads = []
         for i in range(self.nhead):
             sl = slice(i * hd, (i + 1) * hd)
-            s = torch.bmm(q[..., sl], k[..., sl].transpose(1, 2)) / math.sqrt(
-                hd
-            )  # (B, L, L)
+            # (B, L, L)
+            s = torch.bmm(q[..., sl], k[..., sl].transpose(1, 2)) / math.sqrt(hd)
             if attn_mask is not None:
                 if attn_mask.dtype == torch.bool:
                     s = torch.where(

@@ -27,9 +27,8 @@ class ViTEmbeddings(nn.Module):
     def forward(self, pixel_values):
         w = self.patch_embeddings.projection.weight
         b = self.patch_embeddings.projection.bias
-        cols = F.unfold(
-            pixel_values, kernel_size=self.p, stride=self.p
-        )  # (B, C*p*p, N)
+        # (B, C*p*p, N)
+        cols = F.unfold(pixel_values, kernel_size=self.p, stride=self.p)
         tokens = torch.einsum("bkn,hk->bnh", cols, w.flatten(1)) + b
         cls = self.cls_token.expand(tokens.shape[0], 1, tokens.shape[2])
         out = torch.cat((cls, tokens), 1)
