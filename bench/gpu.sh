@@ -3,7 +3,9 @@
 # cold checks (CPU and CUDA tests), the CUDA state of the warm grader, every card's reference, the
 # whole bank warm (and cold with GPU_COLD=1), the kernel cards' speed reports and benchmark, and
 # the grading tests. Run from the repository root; wheels for missing packages in .whl/.
-# Usage: bash bench/gpu.sh OUTDIR
+# Usage: bash bench/gpu.sh OUTDIR [SECTION ...]   (default: all, in this order)
+# Sections: references kernels speed bench cache attention bank tests. One device command may
+# run 10 minutes: split the sections over calls (the first four fit one).
 set -uo pipefail
 out=${1:-/tmp/drill-gpu}
 mkdir -p "$out"
@@ -19,8 +21,31 @@ print(f'{sys.argv[1]:34s} {d[\"status\"]:6s} {d[\"passed\"]:3d}/{d[\"passed\"] +
 }
 kernel=cards/gpu/softmax_triton/reference.py
 attention=cards/llm/attention/reference.py
+sections=${*:2}
+sections=${sections:-references kernels speed bench cache attention bank tests}
+timed() { # LABEL LOG COMMAND...: run, then one line with its exit, wall time and counts
+  local label=$1 log=$2; shift 2
+  local start=$(date +%s.%N)
+  "$@" > "$log" 2>&1
+  echo "$label: exit $?, $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s wall," \
+    "$(grep -c '^ok' "$log") ok, $(grep -c '^PROBLEM' "$log") problems"
+}
 
+references() {
+echo "== the bank's references, -j 16 (each card's reference on cpu and cuda)"
+timed references "$out/bank-references.log" drill cards check --references-only -j 16
+}
+
+kernels() {
+echo "== the Triton cards' whole self-test (references, blanks, mutants, alternatives), -j 16"
+timed kernels "$out/bank-kernels.log" drill cards check -j 16 softmax_triton vector_add_triton \
+  layernorm_triton matmul_triton flash_attention_triton
+}
+
+cache() {
 echo "== softmax_triton: Triton's cache empty, then filled"
+rm -rf "$TRITON_CACHE_DIR"
+drill grader stop > /dev/null
 drill grader start
 check $kernel softmax_triton "warm, empty Triton cache"
 check $kernel softmax_triton "warm, cache filled"
@@ -33,37 +58,40 @@ drill grader stop
 rm -rf "$TRITON_CACHE_DIR"
 DRILL_WARM=0 check $kernel softmax_triton "cold, empty Triton cache"
 DRILL_WARM=0 check $kernel softmax_triton "cold, cache filled"
+}
 
+attention() {
 echo "== attention (CPU and CUDA tests)"
 check $attention attention "first check (starts a grader)"
 for i in 1 2 3; do check $attention attention "warm"; done
 for i in 1 2; do DRILL_WARM=0 check $attention attention "cold"; done
 drill grader stop
+}
 
-echo "== the bank's references, -j 16 (each card's reference on cpu and cuda)"
-start=$(date +%s.%N)
-drill cards check --references-only -j 16 > "$out/bank-references.log" 2>&1
-echo "references: exit $?, $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s wall," \
-  "$(grep -c '^ok' "$out/bank-references.log") ok, $(grep -c '^PROBLEM' "$out/bank-references.log") problems"
-
+bank() {
 echo "== the bank, -j 16 (cold too with GPU_COLD=1)"
 for mode in warm ${GPU_COLD:+cold}; do
-  flag=$([ $mode = cold ] && echo --cold)
-  start=$(date +%s.%N)
-  drill cards check -j 16 $flag > "$out/bank-$mode.log" 2>&1
-  echo "$mode: exit $?, $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s wall," \
-    "$(grep -c '^ok' "$out/bank-$mode.log") ok, $(grep -c '^PROBLEM' "$out/bank-$mode.log") problems"
+  timed $mode "$out/bank-$mode.log" drill cards check -j 16 $([ $mode = cold ] && echo --cold)
 done
+}
 
+speed() {
 echo "== speed feedback: each kernel card's blind alternative, checked (and recorded), then drill list"
 for c in softmax_triton vector_add_triton layernorm_triton matmul_triton flash_attention_triton; do
   f=$(ls cards/gpu/$c/alternatives/independent_*.py | head -1)
   echo "-- drill check $f --card $c"; drill check "$f" --card "$c" 2>&1 | head -4
 done
 drill list | sed -n '/GPU and systems/,$p'
+}
 
-echo "== the kernel cards' references beside torch (bench/kernels.py)"
-python3 bench/kernels.py
+bench() {
+echo "== the kernel cards' references beside torch, and other tile configs (bench/kernels.py)"
+python3 bench/kernels.py --sweep
+}
 
+tests() {
 echo "== grading tests"
 python3 -m pytest -q -p no:cacheprovider tests/test_grading.py tests/test_warm.py 2>&1 | tail -3
+}
+
+for section in $sections; do $section; done

@@ -5,7 +5,10 @@ cache flushed before each), for the reference kernel and for torch on the same i
 checking that the two agree. Prints throughput (TFLOP/s or GB/s), the ratio to torch and the
 issue's target where it set one.
 
-Usage (on a machine with CUDA): python3 bench/kernels.py [--quick]
+Usage (on a machine with CUDA): python3 bench/kernels.py [--quick] [--sweep]
+
+--sweep also times the matmul and flash-attention references under other tile configurations
+(their `_config` swapped out), each checked against torch first, to tune the references' choice.
 """
 
 from __future__ import annotations
@@ -48,12 +51,37 @@ def row(name, size, unit, work, timings, target=""):
     print(f"{name:24s} {size:28s} {unit:8s} {cells}  {ratio}  {target}")
 
 
+def sweep(ref, configs, run, expected, work) -> None:
+    """Time `run` with each of `configs` returned by the reference's `_config`, after checking
+    its output against `expected`; print the five fastest (TFLOP/s)."""
+    import torch
+
+    original, timed = ref._config, []
+    try:
+        for config in configs:
+            ref._config = lambda *_, config=config: config
+            try:
+                torch.testing.assert_close(run(), expected, atol=0.5, rtol=2e-2)
+                timed.append((work / (bench(run) * 1e-3) / 1e12, config))
+            except Exception as exc:  # noqa: BLE001 - a config that fails is reported, skipped
+                print(
+                    f"    {config}: {type(exc).__name__}: {str(exc).splitlines()[0][:100]}"
+                )
+    finally:
+        ref._config = original
+    for rate, config in sorted(timed, reverse=True)[:5]:
+        print(f"    {config}: {rate:7.1f} TFLOP/s")
+
+
 def main() -> int:
     import torch
     import torch.nn.functional as F
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller shapes")
+    parser.add_argument(
+        "--sweep", action="store_true", help="time other tile configs too"
+    )
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("bench/kernels.py needs a CUDA GPU", file=sys.stderr)
@@ -134,6 +162,22 @@ def main() -> int:
             },
             "target >= 0.9x torch.matmul",
         )
+        if args.sweep:
+            configs = [
+                (bm, bn, bk, w, st)
+                for bm, bn, bk, w in (
+                    (128, 256, 64, 8),
+                    (256, 128, 64, 8),
+                    (128, 128, 64, 4),
+                    (128, 128, 64, 8),
+                    (128, 256, 32, 8),
+                    (128, 128, 128, 8),
+                )
+                for st in (3, 4, 5)
+            ]
+            sweep(
+                ref, configs, lambda: ref.matmul(a, b), lambda out: out, a @ b, 2 * n**3
+            )
 
     if (ref := reference("flash_attention_triton")) is not None:
         from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -176,6 +220,17 @@ def main() -> int:
                 timings,
                 "" if causal else "target >= 500 TFLOP/s (cuDNN ~606, tutorial ~470)",
             )
+            if args.sweep:
+                configs = [
+                    (bm, bn, w, st)
+                    for bm in (64, 128)
+                    for bn in (32, 64, 128)
+                    for w in (4, 8)
+                    for st in (2, 3, 4)
+                    if bm >= bn
+                ]
+                run = functools.partial(ref.flash_attention, q, k, v, is_causal=causal)
+                sweep(ref, configs, run, sdpa(), flops)
     return 0
 
 
