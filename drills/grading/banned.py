@@ -3,7 +3,8 @@
 Static: resolve every name and attribute chain of the attempt through its imports
 (`import torch.nn.functional as G`, `from torch import softmax as s`) to a dotted name and
 compare it with the card's `banned` list. A banned `torch.Tensor.<method>` also matches
-`<anything>.<method>`, since the static check cannot know which names are tensors.
+`<anything>.<method>`, since the static check cannot know which names are tensors, and a banned
+private name (`torch._VF`) matches wherever its package re-exports it.
 
 Run time: each banned callable is replaced by a wrapper that raises `BannedCallError` when
 the attempt's file is on the call stack, so the verifier can still use the real thing as its
@@ -33,6 +34,14 @@ class Violation:
 def _matches(dotted: str, banned: list[str]) -> str | None:
     for name in banned:
         if dotted == name or dotted.startswith(name + "."):
+            return name
+    segments = dotted.split(".")
+    for name in banned:
+        # A private name is the same object wherever a package re-exports it
+        # (`torch.nn.modules.rnn._VF` is `torch._VF`): banned by its last segment inside
+        # the same package.
+        root, last = name.split(".")[0], name.rsplit(".", 1)[-1]
+        if last.startswith("_") and segments[0] == root and last in segments[1:]:
             return name
     return None
 

@@ -123,28 +123,47 @@ def _variants(a, b) -> list:
     return out
 
 
-def _assert_written(out, context):
-    """NaN where the expected value is finite: output tiles that no program stored."""
+def _padded(t):
+    """A contiguous copy of t inside a buffer twice its size whose tail is finite (zeros): what
+    a kernel reads past t's end is then a number, not whatever memory follows."""
+    buffer = torch.zeros(2 * t.numel() + 64, dtype=t.dtype, device=t.device)
+    return buffer[: t.numel()].view(t.shape).copy_(t)
+
+
+def _assert_written(out, context, impl=None, a=None, b=None):
+    """NaN where the expected value is finite: output tiles that no program stored, or values
+    computed from memory read past the end of an input. With the inputs, the call is rerun with
+    each inside a larger finite buffer to tell the two apart."""
     if not (
         isinstance(out, torch.Tensor) and out.dim() == 2 and out.is_floating_point()
     ):
         return
     nan = torch.isnan(out.detach().to("cpu", torch.float32))
-    if nan.any():
-        rows = nan.any(1).nonzero().flatten().tolist()
-        cols = nan.any(0).nonzero().flatten().tolist()
-        raise AssertionError(
-            f"output [{context}]: {int(nan.sum())} of {out.numel()} values were never written "
-            f"(they still hold the NaN poison of torch.empty; rows {rows[0]}..{rows[-1]}, "
-            f"columns {cols[0]}..{cols[-1]}): the grid must cover every tile "
-            "(triton.cdiv(M, BLOCK_M) x triton.cdiv(N, BLOCK_N)), each program must map to its "
-            "own tile (check the grouped pid_m / pid_n arithmetic), and every tile must be stored"
-        )
+    if not nan.any():
+        return
+    rows = nan.any(1).nonzero().flatten().tolist()
+    cols = nan.any(0).nonzero().flatten().tolist()
+    where = f"rows {rows[0]}..{rows[-1]}, columns {cols[0]}..{cols[-1]}"
+    if impl is not None:
+        again = _call(impl, _padded(a), _padded(b))
+        if not torch.isnan(again.detach().to("cpu", torch.float32)).any():
+            raise AssertionError(
+                f"output [{context}]: {int(nan.sum())} of {out.numel()} values are NaN ({where}) "
+                "because the kernel reads past the end of a or b: with finite memory after the "
+                "inputs they are numbers. Mask every load along K with the offsets of this K "
+                "step (k * BLOCK_K + offs_k < K), and along M and N with the tile's offsets"
+            )
+    raise AssertionError(
+        f"output [{context}]: {int(nan.sum())} of {out.numel()} values were never written "
+        f"(they still hold the NaN poison of torch.empty; {where}): the grid must cover every "
+        "tile (triton.cdiv(M, BLOCK_M) x triton.cdiv(N, BLOCK_N)), each program must map to its "
+        "own tile (check the grouped pid_m / pid_n arithmetic), and every tile must be stored"
+    )
 
 
 def _check(impl, a, b, context):
     out = _call(impl, a, b)
-    _assert_written(out, context)
+    _assert_written(out, context, impl, a, b)
     atol, rtol = tolerance(a.dtype)
     assert_close_diagnosed(
         out,

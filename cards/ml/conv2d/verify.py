@@ -152,7 +152,22 @@ def _check(out, x, w, b, stride, padding, dilation, groups, context, what="outpu
             f"{what} [{context}]: shape expected {tuple(expected.shape)}, got "
             f"{tuple(out.shape)}{note}"
         )
-    atol, rtol = ATOL, RTOL  # float64 too: the dtype is checked, the precision is not
+    atol, rtol = ATOL, RTOL
+    if x.dtype == torch.float64:
+        # float64 math is right to ~1e-15; a float32 detour only to ~1e-7
+        atol, rtol = 1e-10, 1e-10
+        got = out.detach().cpu() if isinstance(out, torch.Tensor) else None
+        float32_only = (
+            got is not None
+            and got.dtype == torch.float64
+            and torch.allclose(got, expected, atol=ATOL, rtol=RTOL)
+            and not torch.allclose(got, expected, atol=atol, rtol=rtol)
+        )
+        assert not float32_only, (
+            f"{what} [{context}]: right to float32 precision only (max abs error "
+            f"{(got - expected).abs().max().item():.2e}): the float64 input was computed in "
+            "float32 (a .float() detour, cast back); float64 in means float64 math"
+        )
     assert_close_diagnosed(
         out,
         expected,

@@ -171,7 +171,7 @@ def _run(impl, layer_key, mode, kind, device, seed, model=None):
         class_idx = cls.to(device)
     modes = [(n, m.training) for n, m in model.named_modules()]
     hooks, global_hooks = _hook_counts(model), _global_hook_counts()
-    before = x.clone()
+    before, wanted_grad = x.clone(), x.requires_grad
     out = call(impl.grad_cam, model, target, x, class_idx, what="grad_cam")
     context = (
         f"target layer {layer} ({type(target).__name__}), model in {mode} mode, class_idx "
@@ -182,6 +182,10 @@ def _run(impl, layer_key, mode, kind, device, seed, model=None):
         }[kind]
     )
     assert_unchanged(before, x, "x")
+    assert x.requires_grad == wanted_grad and x.grad is None, (
+        "grad_cam changed the caller's x (its requires_grad flag or its .grad): leave x alone; "
+        "the gradient needed is d(logit)/dA at the target layer, which a hook gives"
+    )
     left = [
         f"{name}.{attr}"
         for (name, attr, n), (_, _, n0) in zip(_hook_counts(model), hooks)
@@ -206,8 +210,9 @@ def _run(impl, layer_key, mode, kind, device, seed, model=None):
         note = ""
         if tuple(out.shape[-2:]) == tuple(x.shape[-2:]):
             note = (
-                "\nlikely bug: the map was upsampled to the input size: return it at the "
-                "target layer's resolution (h, w)"
+                "\nlikely bug: the map has the input's size: it was upsampled, or built from "
+                "the target layer's input instead of its output; return it at the target "
+                "layer's output resolution (h, w)"
             )
         elif out.dim() == 4 and out.shape[1] == 1:
             note = "\nlikely bug: a channel dim was kept: return (B, h, w)"

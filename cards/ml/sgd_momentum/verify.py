@@ -283,6 +283,28 @@ def test_trajectory_matches_torch(impl, device, config, set_to_none):
         )
 
 
+@pytest.mark.parametrize("config", [CONFIGS[3], CONFIGS[5]], ids=_id)
+def test_step_leaves_grad_unchanged(impl, device, config):
+    """p.grad is the caller's: weight decay and momentum go into a new tensor, never into it."""
+    data = _start(3)
+    params = _params(data, device, torch.float64)
+    opt = call(impl.SGD, params, **config, what="SGD")
+    for step in range(2):
+        grads = [
+            torch.randn(p.shape, generator=generator(40 + step), dtype=p.dtype)
+            for p in params
+        ]
+        for p, g in zip(params, grads):
+            p.grad = g.to(device, copy=True)  # a copy: g stays the value to compare
+        opt.step()
+        for i, (p, g) in enumerate(zip(params, grads)):
+            assert torch.equal(p.grad.cpu(), g), (
+                f"SGD({_id(config)}): step {step + 1} changed parameter {i}'s .grad in place "
+                "(weight decay or momentum added into p.grad?): compute d_p = p.grad + wd * p "
+                "as a new tensor and leave p.grad as the caller set it"
+            )
+
+
 def test_float32_and_defaults(impl, device):
     data = _start(1)
     params = _params(data, device, torch.float32)
