@@ -8,6 +8,7 @@ BANNED = [
     "torch.nn.MultiheadAttention",
     "torch.nn.attention",
     "torch.Tensor.softmax",
+    "torch._VF",
 ]
 
 
@@ -43,6 +44,13 @@ BANNED = [
         ("import torch.nn.attention", "torch.nn.attention", 1),
         ("def f(x):\n    return x.softmax(-1)", "torch.Tensor.softmax", 2),
         ("def f(x):\n    return (x * 2).softmax(-1)", "torch.Tensor.softmax", 2),
+        # a private name is banned wherever its package re-exports it
+        (
+            "import torch.nn.modules.rnn as r\nr._VF.lstm_cell(x, hx, w, u)",
+            "torch._VF",
+            2,
+        ),
+        ("from torch.nn.functional import _VF", "torch._VF", 1),
     ],
 )
 def test_static_violations_found(source, name, line):
@@ -58,6 +66,7 @@ def test_static_violations_found(source, name, line):
         "import torch.nn.functional as F\ny = F.softmax(x, -1)",
         "def scaled_dot_product_attention(q, k, v):\n    return q",  # the contract's own name
         "import torch\nclass MultiHeadAttention(torch.nn.Module):\n    pass",
+        "class Cell:\n    _VF = None\n\nCell._VF",  # the user's own private name
     ],
 )
 def test_allowed_code_is_not_flagged(source):
