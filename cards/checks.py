@@ -42,8 +42,10 @@ def assert_close(
     rtol: float | None = None,
     check_dtype: bool = True,
     context: str = "",
+    dtype_rule: str = "keep the input's dtype",
 ) -> None:
-    """Shape, dtype, device, finiteness, non-triviality, then values, each with its own message."""
+    """Shape, dtype, device, finiteness, non-triviality, then values, each with its own message.
+    `dtype_rule`: what the contract says of the output's dtype, shown when it is wrong."""
     ctx = f" [{context}]" if context else ""
     assert_tensor(actual, what + ctx)
     assert actual.shape == expected.shape, (
@@ -51,7 +53,7 @@ def assert_close(
     )
     if check_dtype:
         assert actual.dtype == expected.dtype, (
-            f"{what}{ctx}: dtype expected {expected.dtype}, got {actual.dtype} (keep the input's dtype)"
+            f"{what}{ctx}: dtype expected {expected.dtype}, got {actual.dtype} ({dtype_rule})"
         )
     assert actual.device.type == expected.device.type, (
         f"{what}{ctx}: device expected {expected.device.type}, got {actual.device.type}"

@@ -89,6 +89,10 @@ def _variants(inp, target, delta, reduction):
             _formula(d, delta, reduction, lin=lambda a: delta * a - delta**2),
         ),
         (
+            "the linear piece subtracts ½·delta instead of ½·delta²: delta·(|d| - 0.5·delta)",
+            _formula(d, delta, reduction, lin=lambda a: delta * a - 0.5 * delta),
+        ),
+        (
             (
                 "the linear piece is delta·|d| without the offset -½·delta²: the two pieces must "
                 "meet at |d| = delta"

@@ -85,12 +85,13 @@ def _run(impl, x, init, iters, context, dtype, check_margins=True):
         "assignment step (the ones the final centroids are the means of)": lambda: (
             lloyd(x, init, iters, reassign=True)
         ),
-        f"ran {iters + 1} iterations, not {iters}: exactly `iters` rounds of assign + "
+        f"ran {iters + 1} rounds, not {iters}: exactly `iters` rounds of assign + "
         "update": lambda: lloyd(x, init, iters + 1),
     }
     if iters > 1:
         variants[
-            f"ran {iters - 1} iterations, not {iters}: exactly `iters` rounds of assign + update"
+            f"the centroids are those of {iters - 1} update(s), not {iters}: a round was "
+            "missed or the last update skipped; exactly `iters` rounds of assign + update"
         ] = lambda: lloyd(x, init, iters - 1)
 
     def pick(i):

@@ -107,6 +107,7 @@ def _check(out, x, mask_ratio, noise, context):
         atol=0,
         rtol=0,
         context=context,
+        dtype_rule="the mask is float32 whatever x's dtype",
     )
     assert_close_diagnosed(
         ids_restore,
@@ -118,6 +119,7 @@ def _check(out, x, mask_ratio, noise, context):
         what="ids_restore",
         atol=0,
         rtol=0,
+        dtype_rule="ids_restore is int64",
         context=context,
     )
 

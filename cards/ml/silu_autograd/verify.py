@@ -212,6 +212,15 @@ def test_gradcheck_float64(impl, device):
     for seed in (10, 11):
         x = randn((3, 4), seed, device, torch.float64, scale=2.0)
         up = randn((3, 4), seed + 100, device, torch.float64)
+        with torch.no_grad():
+            y = fn.apply(x)
+        exact = isinstance(y, torch.Tensor) and y.dtype == torch.float64
+        assert exact and torch.allclose(
+            y, x * torch.sigmoid(x), atol=1e-12, rtol=1e-12
+        ), (
+            "the forward is not float64-exact for a float64 x (computed in float32?): keep "
+            "x's dtype through the forward; finite differences of a rounded forward are noise"
+        )
         analytic = _grad(impl, x, up)
         eps = 1e-6
         with torch.no_grad():

@@ -1,4 +1,4 @@
-# expect: iterations, not
+# expect: rounds, not
 import torch
 
 

@@ -1,4 +1,4 @@
-# expect: where dropout must be off
+# expect: where two calls differ: dropout must be off
 import math
 
 import torch
