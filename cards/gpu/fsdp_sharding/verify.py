@@ -5,7 +5,8 @@ after backward against the slice of the mean gradient, plain SGD steps against u
 training on the whole batch, and the tensor memory alive between steps.
 
 Memory is measured, not inferred: every tensor alive in the rank (gc) whose storage did not
-exist when the rank started and is not the shard, its grad or the verifier's batch, counted once
+exist when the rank started and is not the shard, its grad or the verifier's batch (those count
+beyond their own bytes only: a shard viewing a bigger storage holds the rest), counted once
 per storage (and measured again for a moment, since gloo frees a finished op's buffers late). The module is built inside the rank, so the verifier holds no copy of it.
 """
 
@@ -98,11 +99,17 @@ def _held(base: dict, mine) -> int:
     """Bytes of tensor storage alive now that did not exist in `base` and are not `mine`.
     Gloo's worker threads release a finished operation's buffers a moment after it completes:
     measured again for up to half a second while over the limit, and the least is kept."""
-    keep = _storages(mine)
+    # `mine` counts for its own bytes only: a shard that is a view of the padded W·S vector
+    # keeps that whole storage alive, and the excess is held memory
+    keep = {}
+    for t in mine:
+        if t is not None:
+            pointer = t.untyped_storage().data_ptr()
+            keep[pointer] = keep.get(pointer, 0) + t.numel() * t.element_size()
     least = None
     for _ in range(25):
         alive = _alive()
-        now = sum(b for p, b in alive.items() if p not in base and p not in keep)
+        now = sum(max(0, b - keep.get(p, 0)) for p, b in alive.items() if p not in base)
         least = now if least is None else min(least, now)
         if least < LIMIT_BYTES:
             break
@@ -124,6 +131,11 @@ def _the_shard(wrapper, rank, world):
     shard = params[0]
     assert isinstance(shard, nn.Parameter) and shard.requires_grad, (
         "the shard must be an nn.Parameter that requires grad"
+    )
+    held = shard.untyped_storage().nbytes() // shard.element_size()
+    assert held <= shard.numel(), (
+        f"the shard is a view of a {held}-element storage (the padded flat vector?), which it "
+        "keeps alive whole: make it its own tensor (clone the slice)"
     )
     assert tuple(shard.shape) == (S,), (
         f"the shard has shape {tuple(shard.shape)}; expected ({S},): S = ceil(P/W) "

@@ -102,7 +102,11 @@ def _check_values(rank, world, inputs, tensor, returned, context):
         if got_it and bool(equal(returned.to(dtype), expected).all()):
             why = "it returned the sum in a new tensor instead"
         else:
-            why = "it was left as this rank's input"
+            why = (
+                "it still holds this rank's input (nothing reached it: sums written into "
+                "copies instead of the tensor's own chunks, or chunk indices or sizes that "
+                "miss every element)"
+            )
         raise AssertionError(
             f"rank {rank} [{context}]: the tensor does not hold the sum: {why}. Sum in place, "
             "as dist.all_reduce does: write the result into the tensor you were given"
@@ -111,7 +115,8 @@ def _check_values(rank, world, inputs, tensor, returned, context):
     bad = (~ok).nonzero().flatten()
     tail = world * (n // world)
     detail = ""
-    if n % world and n >= world and bool((bad >= tail).all()):
+    tail_untouched = torch.equal(tensor[tail:], mine[tail:])
+    if n % world and n >= world and bool((bad >= tail).all()) and tail_untouched:
         detail = (
             f"\nlikely bug: only the elements past {tail} = W·floor(n/W) are wrong: chunks of "
             f"floor(n/W) = {n // world} drop the tail; use ceil(n/W) = {size} (the last chunks "
@@ -120,8 +125,9 @@ def _check_values(rank, world, inputs, tensor, returned, context):
     elif world > 1 and 0 < int(ok.sum()) <= size and n >= world:
         detail = (
             f"\nlikely bug: only {int(ok.sum())} of {n} elements hold the full sum, about one "
-            "chunk: the reduce-scatter is done but the all-gather phase is missing or "
-            "incomplete (W - 1 more steps must pass each finished chunk around the ring)"
+            "chunk: the all-gather phase is missing or incomplete (W - 1 more steps must pass "
+            "each finished chunk around the ring), or the sums were written into copies "
+            "(chunk = chunk + buf rebinds a name; chunk.add_(buf) writes into the tensor)"
         )
     elif dtype == torch.int64:
         through_float = torch.stack([t.double() for t in inputs]).sum(0).long()

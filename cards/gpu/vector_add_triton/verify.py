@@ -115,6 +115,18 @@ def _assert_sum(out, x, y, context):
     if nan.any():
         index = tuple(int(i) for i in nan.nonzero()[0])
         first = int(nan.flatten().nonzero()[0])
+        short = [
+            f"{name} (an expanded view whose storage holds {t.untyped_storage().nbytes() // t.element_size()} elements)"
+            for name, t in (("x", x), ("y", y))
+            if t.untyped_storage().nbytes() < t.numel() * t.element_size()
+        ]
+        if short:
+            raise AssertionError(
+                f"add(x, y){ctx}: {int(nan.sum())} of {a.numel()} elements are NaN, the first "
+                f"at index {index}: flat indices read past the storage of {' and '.join(short)}; "
+                "the kernel ignores the inputs' strides: honour them, or copy the inputs "
+                "to contiguous memory first (x.contiguous())"
+            )
         raise AssertionError(
             f"add(x, y){ctx}: {int(nan.sum())} of {a.numel()} elements were never written "
             f"(still NaN from the poisoned torch.empty), the first at index {index} (flat "
