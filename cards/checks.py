@@ -202,6 +202,31 @@ def diagnose(actual, expected, variants, atol: float, rtol: float) -> str:
     return likely_bug(found)
 
 
+FLOAT64_EXACT = (
+    1e-10,
+    1e-10,
+)  # float64 math on well-scaled inputs; a float32 detour is ~1e-7
+
+
+def assert_float64_math(actual, expected, what: str, context: str, loose=(1e-4, 1e-4)):
+    """For a float64 input: fail, naming the mistake, when `actual` (float64) is right only to
+    float32 precision (within `loose`, not within FLOAT64_EXACT): a .float() detour."""
+    if not isinstance(actual, torch.Tensor) or actual.dtype != torch.float64:
+        return
+    got = actual.detach().cpu()
+    want = expected.detach().cpu().to(torch.float64)
+    if got.shape != want.shape or not torch.allclose(
+        got, want, atol=loose[0], rtol=loose[1]
+    ):
+        return
+    atol, rtol = FLOAT64_EXACT
+    assert torch.allclose(got, want, atol=atol, rtol=rtol), (
+        f"{what} [{context}]: right to float32 precision only (max abs error "
+        f"{(got - want).abs().max().item():.2e}): the float64 input was computed in float32 "
+        "(a .float() detour, cast back); float64 in means float64 math"
+    )
+
+
 def assert_close_diagnosed(
     actual, expected, variants, *, atol=None, rtol=None, **kwargs
 ) -> None:

@@ -13,8 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from cards.checks import (
+    FLOAT64_EXACT,
     assert_close,
     assert_close_diagnosed,
+    assert_float64_math,
     assert_unchanged,
     call,
     randn,
@@ -154,20 +156,8 @@ def _check(out, x, w, b, stride, padding, dilation, groups, context, what="outpu
         )
     atol, rtol = ATOL, RTOL
     if x.dtype == torch.float64:
-        # float64 math is right to ~1e-15; a float32 detour only to ~1e-7
-        atol, rtol = 1e-10, 1e-10
-        got = out.detach().cpu() if isinstance(out, torch.Tensor) else None
-        float32_only = (
-            got is not None
-            and got.dtype == torch.float64
-            and torch.allclose(got, expected, atol=ATOL, rtol=RTOL)
-            and not torch.allclose(got, expected, atol=atol, rtol=rtol)
-        )
-        assert not float32_only, (
-            f"{what} [{context}]: right to float32 precision only (max abs error "
-            f"{(got - expected).abs().max().item():.2e}): the float64 input was computed in "
-            "float32 (a .float() detour, cast back); float64 in means float64 math"
-        )
+        assert_float64_math(out, expected, what, context, loose=(ATOL, RTOL))
+        atol, rtol = FLOAT64_EXACT
     assert_close_diagnosed(
         out,
         expected,
