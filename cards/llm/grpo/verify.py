@@ -152,7 +152,8 @@ LOSS_BUGS = {
     "(ref - logp) - 1",
     "kl_old": "the KL was taken to old_logprobs: it is to the reference model, ref_logprobs",
     "kl_sign": "the KL penalty has the wrong sign: loss = -(surrogate - beta * kl)",
-    "no_kl": "the KL term is missing: subtract beta * kl from the surrogate",
+    "no_kl": "the KL term is missing or detached (no gradient through it): subtract beta * kl "
+    "from the surrogate, kl computed from the live logprobs",
     "default_beta": "beta is ignored: the output matches beta=0.04",
     "global_mean": "one mean over all kept tokens of the batch: GRPO averages each "
     "sequence over its own kept tokens, then averages the sequences",

@@ -186,6 +186,18 @@ def _hints(s, t, y, temperature, alpha):
     return hints
 
 
+def _distill(impl, s, t, y, **kwargs):
+    """impl.distillation_loss, with every input checked unchanged afterwards: the expected
+    value, computed from them next, is then the original inputs'."""
+    before = [v.detach().clone() for v in (s, t, y)]
+    out = impl.distillation_loss(s, t, y, **kwargs)
+    for b, v, name in zip(
+        before, (s, t, y), ("student_logits", "teacher_logits", "labels")
+    ):
+        assert_unchanged(b, v, name)
+    return out
+
+
 # -- tests -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("n,c", [(1, 7), (6, 13), (9, 33)])
 @pytest.mark.parametrize(
@@ -194,7 +206,7 @@ def _hints(s, t, y, temperature, alpha):
 def test_matches_formula(impl, device, n, c, temperature, alpha):
     s, t, y = _inputs(n, c, 50 + n, device)
     before = [s.clone(), t.clone(), y.clone()]
-    out = impl.distillation_loss(s, t, y, temperature=temperature, alpha=alpha)
+    out = _distill(impl, s, t, y, temperature=temperature, alpha=alpha)
     for b, a, name in zip(
         before, [s, t, y], ["student_logits", "teacher_logits", "labels"]
     ):
@@ -212,7 +224,7 @@ def test_matches_formula(impl, device, n, c, temperature, alpha):
 def test_defaults(impl, device):
     s, t, y = _inputs(5, 11, 60, device)
     _check(
-        impl.distillation_loss(s, t, y),
+        _distill(impl, s, t, y),
         _ref_distill(s, t, y, 2.0, 0.5),
         torch.float32,
         what="distillation_loss(student, teacher, labels)",
@@ -226,7 +238,7 @@ def test_alpha_endpoints(impl, device, alpha):
     # alpha=1: soft term only; alpha=0: hard cross-entropy only.
     s, t, y = _inputs(7, 9, 61, device)
     _check(
-        impl.distillation_loss(s, t, y, temperature=3.0, alpha=alpha),
+        _distill(impl, s, t, y, temperature=3.0, alpha=alpha),
         _ref_distill(s, t, y, 3.0, alpha),
         torch.float32,
         what="distillation_loss",
@@ -243,7 +255,7 @@ def test_direction_matters(impl, device):
     y = torch.randint(0, 17, (6,), generator=generator(67)).to(device)
     assert (_ref_kl(t, s, 2.0) - _ref_kl(s, t, 2.0)).abs() > 0.1, "test setup"
     _check(
-        impl.distillation_loss(s, t, y, temperature=2.0, alpha=1.0),
+        _distill(impl, s, t, y, temperature=2.0, alpha=1.0),
         _ref_distill(s, t, y, 2.0, 1.0),
         torch.float32,
         what="distillation_loss",
@@ -256,7 +268,7 @@ def test_confident_teacher_stays_finite(impl, device):
     # A very confident teacher (logits x 100): its probabilities underflow to 0 in float32.
     s, t, y = _inputs(6, 13, 62, device, teacher_scale=100.0)
     _check(
-        impl.distillation_loss(s, t, y, temperature=2.0, alpha=0.5),
+        _distill(impl, s, t, y, temperature=2.0, alpha=0.5),
         _ref_distill(s, t, y, 2.0, 0.5),
         torch.float32,
         what="distillation_loss",
@@ -270,7 +282,7 @@ def test_confident_teacher_stays_finite(impl, device):
 def test_float64(impl, device):
     s, t, y = _inputs(5, 17, 63, device, torch.float64)
     _check(
-        impl.distillation_loss(s, t, y, temperature=2.0, alpha=0.4),
+        _distill(impl, s, t, y, temperature=2.0, alpha=0.4),
         _ref_distill(s, t, y, 2.0, 0.4),
         torch.float64,
         what="distillation_loss",
@@ -284,7 +296,7 @@ def test_gradient_wrt_student(impl, device, temperature, alpha):
     s, t, y = _inputs(6, 13, 64, device)
     s.requires_grad_()
     s64 = s.detach().double().requires_grad_()
-    out = impl.distillation_loss(s, t, y, temperature=temperature, alpha=alpha)
+    out = _distill(impl, s, t, y, temperature=temperature, alpha=alpha)
     assert_tensor(out, "distillation_loss")
     assert out.requires_grad, (
         "distillation_loss: no gradient reaches student_logits (is the result detached?)"
