@@ -61,6 +61,17 @@ def _check(actual, expected, dtype, *, what, context, hints=None, atol=None, rto
         raise AssertionError(f"{exc}{words}") from None
 
 
+def _kl(impl, p, q, **kwargs):
+    """impl.kl_divergence, with p and q checked unchanged afterwards: the expected value,
+    computed from them next, is then the original logits'."""
+    before = p.detach().clone(), q.detach().clone()
+    out = impl.kl_divergence(p, q, **kwargs)
+    temperature = kwargs.get("temperature", 1.0)
+    _unchanged(before[0], p, "p_logits", temperature)
+    _unchanged(before[1], q, "q_logits", temperature)
+    return out
+
+
 def _unchanged(before, after, name, temperature):
     """assert_unchanged; names an in-place division by the temperature."""
     try:
@@ -170,7 +181,7 @@ def test_kl_matches_torch(impl, device, shape, temperature, seed):
     p = _logits(shape, 2 * seed, device)
     q = _logits(shape, 2 * seed + 1, device)
     p0, q0 = p.clone(), q.clone()
-    out = impl.kl_divergence(p, q, temperature=temperature)
+    out = _kl(impl, p, q, temperature=temperature)
     _unchanged(p0, p, "p_logits", temperature)
     _unchanged(q0, q, "q_logits", temperature)
     _check(
@@ -186,7 +197,7 @@ def test_kl_matches_torch(impl, device, shape, temperature, seed):
 def test_kl_default_temperature_is_1(impl, device):
     p, q = _logits((4, 9), 10, device), _logits((4, 9), 11, device)
     _check(
-        impl.kl_divergence(p, q),
+        _kl(impl, p, q),
         _ref_kl(p, q, 1.0),
         torch.float32,
         what="kl_divergence(p, q)",
@@ -204,7 +215,7 @@ def test_kl_direction(impl, device):
         "test setup: the two directions should differ"
     )
     _check(
-        impl.kl_divergence(p, q),
+        _kl(impl, p, q),
         forward,
         torch.float32,
         what="kl_divergence(p_logits, q_logits)",
@@ -215,7 +226,7 @@ def test_kl_direction(impl, device):
 
 def test_kl_of_identical_distributions_is_zero(impl, device):
     p = _logits((3, 5, 21), 14, device)
-    out = impl.kl_divergence(p, p.clone(), temperature=2.0)
+    out = _kl(impl, p, p.clone(), temperature=2.0)
     _check(
         out,
         torch.zeros((), dtype=torch.float64, device=device),
@@ -231,7 +242,7 @@ def test_kl_large_logits_stay_finite(impl, device, temperature):
     p = _logits((4, 13), 15, device, scale=100.0)
     q = _logits((4, 13), 16, device, scale=100.0)
     _check(
-        impl.kl_divergence(p, q, temperature=temperature),
+        _kl(impl, p, q, temperature=temperature),
         _ref_kl(p, q, temperature),
         torch.float32,
         what="kl_divergence",
@@ -248,7 +259,7 @@ def test_kl_offset_logits_stay_finite(impl, device):
     p = _logits((2, 5, 19), 17, device) + 1000.0
     q = _logits((2, 5, 19), 18, device) + 1000.0
     _check(
-        impl.kl_divergence(p, q, temperature=1.0),
+        _kl(impl, p, q, temperature=1.0),
         _ref_kl(p, q, 1.0),
         torch.float32,
         what="kl_divergence",
@@ -263,7 +274,7 @@ def test_kl_float64(impl, device):
     p = _logits((3, 4, 29), 19, device, torch.float64)
     q = _logits((3, 4, 29), 20, device, torch.float64)
     _check(
-        impl.kl_divergence(p, q, temperature=2.0),
+        _kl(impl, p, q, temperature=2.0),
         _ref_kl(p, q, 2.0),
         torch.float64,
         what="kl_divergence",
@@ -277,7 +288,7 @@ def test_kl_gradient_wrt_q_logits(impl, device, temperature):
     p = _logits((2, 3, 15), 21, device)
     q = _logits((2, 3, 15), 22, device).requires_grad_()
     q64 = q.detach().double().requires_grad_()
-    out = impl.kl_divergence(p, q, temperature=temperature)
+    out = _kl(impl, p, q, temperature=temperature)
     assert_tensor(out, "kl_divergence")
     assert out.requires_grad, (
         "kl_divergence: no gradient reaches q_logits (is the result detached?)"
