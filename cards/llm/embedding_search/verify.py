@@ -356,11 +356,11 @@ class _TooSlow(Exception):
     pass
 
 
-def test_chunk_text_rejects_overlap_not_below_chunk_size(impl):
+def test_chunk_text_rejects_overlap_out_of_range(impl):
     def stop(signum, frame):
         raise _TooSlow
 
-    for size, overlap in ((4, 4), (4, 6)):
+    for size, overlap in ((4, 4), (4, 6), (4, -1)):
         context = f"chunk_text(text, chunk_size={size}, overlap={overlap})"
         old = signal.signal(signal.SIGALRM, stop)
         signal.setitimer(signal.ITIMER_REAL, 1.0)
@@ -376,13 +376,13 @@ def test_chunk_text_rejects_overlap_not_below_chunk_size(impl):
         except Exception as exc:  # noqa: BLE001 - any other error is the wrong one
             raise AssertionError(
                 f"{context} raised {type(exc).__name__}: expected ValueError (overlap must "
-                "be below chunk_size)"
+                "be 0 <= overlap < chunk_size)"
             ) from None
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
         raise AssertionError(
-            f"{context}: expected ValueError (overlap must be below chunk_size)"
+            f"{context}: expected ValueError (overlap must be 0 <= overlap < chunk_size)"
         )
 
 
