@@ -383,11 +383,17 @@ def test_generate_matches_hugging_face_greedy(impl, device, name, B):
         step = int((got != want).any(0).nonzero()[0]) - 5
         note = ""
         if step > 0:
-            note = (
-                "\nlikely bug: the first new token is right, later ones are not: each step must "
-                "see the whole sequence so far (with a KV cache: rotate the new token at its "
-                "absolute position, prompt length + step, and attend to every cached key)"
-            )
+            # the attempt's own forward, on the right prefix: does it pick HF's token?
+            prefix = want[:, : 5 + step].to(device)
+            with torch.no_grad():
+                picked = _logits(model, prefix, context=context)[:, -1].argmax(-1).cpu()
+            if torch.equal(picked, want[:, 5 + step]):
+                note = (
+                    "\nlikely bug: the first new token is right, later ones are not, though "
+                    "your forward picks them on the whole sequence: each step must see the "
+                    "whole sequence so far (with a KV cache: rotate the new token at its "
+                    "absolute position, prompt length + step, and attend to every cached key)"
+                )
         raise AssertionError(
             f"{context}: new token {step} differs: expected {want[:, 5:].tolist()}, got "
             f"{got[:, 5:].tolist()} (greedy: the argmax of the last position's logits){note}"
