@@ -15,6 +15,7 @@ import torch
 from cards.checks import (
     assert_close,
     assert_close_diagnosed,
+    assert_float64_math,
     assert_unchanged,
     call,
     generator,
@@ -69,6 +70,8 @@ def _check_pool(impl, h, mask, context, scale=1):
     assert_unchanged(before_h, h, "last_hidden_state")
     assert_unchanged(before_m, mask, "attention_mask")
     atol, rtol = tolerance(h.dtype)
+    if h.dtype == torch.float64:
+        assert_float64_math(out, _pool64(h, mask), "mean_pool output", context)
     assert_close_diagnosed(
         out,
         _pool64(h, mask).to(device=h.device, dtype=h.dtype),
@@ -184,6 +187,8 @@ def _check_top_k(impl, query, docs, k, context):
     cos = _cos64(query, docs)
     want = cos.topk(k, dim=-1).values
     atol, rtol = tolerance(query.dtype)
+    if query.dtype == torch.float64:
+        assert_float64_math(scores, want, "scores", context)
     assert_close_diagnosed(
         scores,
         want.to(device=query.device, dtype=query.dtype),
