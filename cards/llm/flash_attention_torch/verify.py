@@ -252,6 +252,29 @@ def test_large_scores_do_not_overflow(impl, device):
         )
 
 
+def test_rows_of_only_very_negative_scores(impl, device):
+    # Every score of a row near -1000: a running max started at 0 instead of -inf makes every
+    # exp(s - m) underflow to 0, so l = 0 and the row is NaN; the max must come from the scores.
+    q, k, v = _qkv(1, 2, 12, 24, 16, 8, 6, device)
+    direction = torch.ones(16, device=device) / 4.0  # |direction| = 1
+    q = q * 0.1 + direction * 40.0
+    k = k * 0.1 - direction * 40.0  # q·k ≈ -1600, /sqrt(16): scores ≈ -400
+    for is_causal in (False, True):
+        out = _call(impl, q, k, v, is_causal=is_causal, block_size=8)
+        _check(
+            out,
+            q,
+            k,
+            v,
+            is_causal,
+            8,
+            _describe(q, k, v, is_causal, 8)
+            + ", every score near -400 (a running max started at 0, not -inf, underflows here)",
+            atol=1e-3,
+            rtol=1e-3,
+        )
+
+
 _LOW_PRECISION_TOL = {
     torch.float16: (2 * tolerance(torch.float16)[0], tolerance(torch.float16)[1]),
     torch.bfloat16: (2 * tolerance(torch.bfloat16)[0], tolerance(torch.bfloat16)[1]),
