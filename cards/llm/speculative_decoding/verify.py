@@ -552,8 +552,11 @@ def _consistent(counts: dict, dist: dict, N: int, alpha: float) -> bool:
     )
 
 
-def test_sampled_output_follows_the_target(impl, device):
-    n, k, T, N = 2, 1, SAMPLE_T, SAMPLE_N
+# k = 2: both new tokens come from one round of two proposals, so a mistake that only shows
+# from the second proposal on (one uniform for the round, the first proposal's q reused) shows
+@pytest.mark.parametrize("k", [1, 2], ids=["k1", "k2"])
+def test_sampled_output_follows_the_target(impl, device, k):
+    n, T, N = 2, SAMPLE_T, SAMPLE_N
     target_table, draft_table = _sampling_tables(device)
     target, draft = TableLM(target_table), TableLM(draft_table)
     prompt = [2, 1]

@@ -95,6 +95,24 @@ def test_distribution(impl, device, temperature):
     )
 
 
+@pytest.mark.parametrize("temperature", [0.05, 0.15])
+def test_low_temperature_sharpens_exactly(impl, device, temperature):
+    # close logits (gaps of 0.1), so that T = 0.05 and T = 0.1 give clearly different
+    # distributions: a "stability" floor on the temperature must not pass
+    base = torch.tensor([[0.0, -0.1, -0.2, -0.3, -0.5, -1.0]], dtype=torch.float64)
+    n = 3000
+    logits = repeated(base, n, device)
+    out = draw(impl, logits, temperature, 8, device)
+    check_output(out, logits, "sample", f"logits of shape {tuple(logits.shape)}")
+    floor = "the temperature was raised to a floor: divide by the temperature given, however small"
+    assert_distribution(
+        out,
+        probs_at(base, temperature),
+        f"temperature={temperature}, logits {base[0].tolist()}, {n} draws",
+        [(floor, probs_at(base, 0.1 if temperature < 0.1 else 0.5))],
+    )
+
+
 @pytest.mark.parametrize("shape", [(7,), (3, 7), (2, 3, 7), (2, 1, 2, 7)])
 def test_leading_shapes(impl, device, shape):
     # Distinct rows in every leading position, each repeated n times along a new first dim.
