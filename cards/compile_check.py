@@ -45,9 +45,8 @@ def _encode(value):
         return {"tensor": dtype, "aligned": value.data_ptr() % 16 == 0}
     if value is None or isinstance(value, (bool, int, float, str)):
         return {"value": value}
-    inner = getattr(value, "value", None)  # tl.constexpr(...)
-    if type(value).__name__ == "constexpr":
-        return _encode(inner)
+    if type(value).__name__ == "constexpr":  # tl.constexpr(...)
+        return _encode(value.value)
     if type(value).__name__ == "dtype" and hasattr(value, "primitive_bitwidth"):
         return {"tl_dtype": value.name}  # e.g. OUT_DTYPE=tl.float16
     return None
@@ -118,9 +117,13 @@ def _compile(impl, launches: list[dict]) -> dict:
         )
     except subprocess.TimeoutExpired:
         return {"unavailable": f"compiling took over {_TIMEOUT_S} s"}
-    if done.returncode != 0 or not done.stdout.strip():
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
         return {"unavailable": (done.stderr.strip().splitlines() or ["no output"])[-1]}
-    return json.loads(done.stdout)
+    try:
+        return json.loads(lines[-1])  # the verdict is the last line
+    except json.JSONDecodeError:
+        return {"unavailable": f"unreadable compiler output: {lines[-1][:100]}"}
 
 
 def compile_test(calls):
@@ -318,7 +321,10 @@ def _main() -> int:
         import triton
         from triton.backends.compiler import GPUTarget  # noqa: F401
 
-        module = _load(request["attempt"])
+        with contextlib.redirect_stdout(
+            sys.stderr
+        ):  # the attempt's prints are not the verdict
+            module = _load(request["attempt"])
     except Exception as exc:  # noqa: BLE001 - reported as "not checked", not as a failure
         print(json.dumps({"unavailable": f"{type(exc).__name__}: {exc}"}))
         return 0

@@ -89,7 +89,9 @@ def compile_check(tmp_path, source, *args, **kwargs):
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return json.loads(
+        done.stdout.splitlines()[-1]
+    )  # after anything the attempt printed
 
 
 def test_a_correct_kernel_compiles(tmp_path):
@@ -142,3 +144,9 @@ def test_only_the_attempts_own_kernels_are_compiled(tmp_path):
     """)
     result = compile_check(tmp_path, source, 1000)
     assert result == {"launches": [], "unknown": []}
+
+
+def test_an_attempt_that_prints_is_still_judged(tmp_path):
+    source = 'print("loading my kernels")\n' + TILE_MATMUL
+    result = compile_check(tmp_path, source, 16, 32, 16)
+    assert result["failures"] == []
