@@ -19,11 +19,9 @@ os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import importlib.util
-
 import triton
 
-from cards.compile_check import _compile, _record
+from cards.compile_check import _compile, _load, _record
 
 CARDS = [
     "vector_add_triton",
@@ -40,19 +38,12 @@ COMPILER_ONLY = {
 }
 
 
-def _module(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(cards: list[str]) -> int:
     print(f"Triton {triton.__version__}, target sm_90 (an H100)")
     wrong = 0
     for card in cards:
         folder = ROOT / "cards" / "gpu" / card
-        launches_of = _module(folder / "verify.py", f"verify_{card}")._gpu_launches
+        launches_of = _load(folder / "verify.py", f"verify_{card}")._gpu_launches
         files = [("reference", folder / "reference.py")]
         files += [
             ("alternative", p) for p in sorted((folder / "alternatives").glob("*.py"))
@@ -60,7 +51,7 @@ def main(cards: list[str]) -> int:
         files += [("mutant", p) for p in sorted((folder / "mutants").glob("*.py"))]
         for kind, path in files:
             try:
-                impl = _module(path, f"attempt_{card}_{path.stem}")
+                impl = _load(path, f"attempt_{card}_{path.stem}")
             except Exception as exc:  # noqa: BLE001 - a banned-API mutant may not even import
                 print(f"  {card:24} {kind:11} {path.stem:34} not imported: {exc}")
                 continue

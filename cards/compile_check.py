@@ -160,10 +160,11 @@ def _more(n: int) -> str:
 
 
 # -- the compiling side: a fresh Python, Triton not in interpreter mode --------------------------
-def _load(path: str):
+def _load(path, name: str = "_drill_compiled_attempt"):
+    """The module at `path`, imported under `name` (not registered in sys.modules)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_drill_compiled_attempt", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

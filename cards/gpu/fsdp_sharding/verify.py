@@ -70,10 +70,6 @@ def _loss(out, y):
     return ((out - y) ** 2).mean()
 
 
-def _storages(tensors) -> set:
-    return {t.untyped_storage().data_ptr() for t in tensors if t is not None}
-
-
 def _alive() -> dict:
     """{storage pointer: bytes} of every tensor alive in this process."""
     gc.collect()
