@@ -76,9 +76,10 @@ done
 }
 
 speed() {
-echo "== speed feedback: each kernel card's blind alternative, checked (and recorded), then drill list"
+echo "== speed feedback: each kernel card's blind alternative (else its first), checked (and recorded), then drill list"
 for c in softmax_triton vector_add_triton layernorm_triton matmul_triton flash_attention_triton; do
-  f=$(ls cards/gpu/$c/alternatives/independent_*.py | head -1)
+  f=$(ls cards/gpu/$c/alternatives/independent_*.py 2> /dev/null | head -1)
+  f=${f:-$(ls cards/gpu/$c/alternatives/*.py | head -1)}
   echo "-- drill check $f --card $c"; drill check "$f" --card "$c" 2>&1 | head -4
 done
 drill list | sed -n '/GPU and systems/,$p'

@@ -16,7 +16,8 @@ kernel compiles once). It calls the attempt while the interpreter's launch only 
 launch (nothing runs, so GPU-sized shapes cost nothing), then hands the distinct launches (kernel, argument types, constexprs, num_warps, num_stages) to a fresh Python running
 this file, where Triton is not in interpreter mode: it imports the attempt again and compiles
 each launch to a cubin, specialised as a GPU launch would be (constants, alignment hints). On a
-GPU the kernels are compiled for real, and the check is skipped.
+GPU the same calls are launched for real, on uninitialised GPU tensors: the other tests' small
+shapes can miss a launch only the large ones make (num_warps taken from N, say).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import traceback
 
 # The most shared memory one program may use on an H100 (227 KiB, the opt-in maximum); Triton
 # refuses to launch a kernel that needs more.
@@ -131,13 +133,19 @@ def compile_test(calls):
     passed: a failing attempt's verdict is not slowed down, and a mutant costs no compile."""
 
     def test_compiles_for_a_gpu(impl, device, request):
-        """Off the GPU: the kernels this attempt launches also compile for an H100 (sm_90)."""
+        """The kernels this attempt launches at the card's GPU-sized shapes build for a GPU: on
+        one, launched for real; off one, compiled for an H100 (sm_90), not run."""
         import pytest
 
-        if device == "cuda" or os.environ.get("TRITON_INTERPRET") != "1":
-            pytest.skip("on a GPU the kernels are compiled for real")
         if request.session.testsfailed:
             pytest.skip("compiled for a GPU once the other tests pass")
+        if device == "cuda":
+            _launch_on_gpu(impl, calls)
+            return
+        if os.environ.get("TRITON_INTERPRET") != "1":
+            pytest.skip(
+                "Triton is not interpreting here: the other tests compiled the kernels"
+            )
         launches, unknown = _record(impl, calls)
         if not launches:
             why = "its launches pass arguments this check cannot describe"
@@ -153,6 +161,31 @@ def compile_test(calls):
         )
 
     return test_compiles_for_a_gpu
+
+
+def _launch_on_gpu(impl, calls) -> None:
+    """Run `calls` on the GPU (their tensors made there, left uninitialised): the other tests'
+    small shapes can miss a launch that only the card's large ones make (a num_warps from N)."""
+    import torch
+
+    from drills.grading.triton_errors import describe
+
+    try:
+        with torch.device("cuda"):
+            calls(impl)
+        torch.cuda.synchronize()
+    except Exception as exc:  # noqa: BLE001 - whatever the launch raises is the verdict
+        path = getattr(impl, "__file__", "") or ""
+        line = None
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if frame.filename == path:
+                line = frame.lineno
+        where = f" (your line {line})" if line else ""
+        reason = describe(exc, path) or " ".join(str(exc).split())[:600]
+        raise AssertionError(
+            f"your kernel fails on this GPU at the card's GPU-sized shapes: "
+            f"{type(exc).__name__}{where}: {reason}"
+        ) from None
 
 
 def _more(n: int) -> str:
@@ -261,34 +294,9 @@ def _source(jit, launch):
 
 def _where(exc, path: str) -> str:
     """'line N: <code>: <what the compiler said>' for the innermost compiler error."""
-    import ast
+    from drills.grading.triton_errors import describe
 
-    inner, cause = exc, exc
-    while cause is not None:
-        if (
-            getattr(cause, "error_message", None)
-            or getattr(cause, "node", None) is not None
-        ):
-            inner = cause
-        cause = cause.__cause__ or cause.__context__
-    message = getattr(inner, "error_message", None) or str(inner).strip()
-    message = " ".join(message.split())[:600]
-    node, src = getattr(inner, "node", None), getattr(inner, "src", None)
-    if node is None or not src or not getattr(node, "lineno", None):
-        return message
-    first = src.lstrip().split("(", 1)[0].removeprefix("def").strip()
-    with open(path, encoding="utf-8") as f:
-        tree = ast.parse(f.read())
-    starts = [
-        n.lineno
-        for n in ast.walk(tree)
-        if isinstance(n, ast.FunctionDef) and n.name == first
-    ]
-    if not starts:
-        return message
-    line = starts[0] + node.lineno - 1
-    code = src.splitlines()[node.lineno - 1].strip()
-    return f"line {line}: `{code}`: {message}"
+    return describe(exc, path) or " ".join(str(exc).split())[:600]
 
 
 _JOBS: list = []  # (JITFunction, launch, attempt path), set before the pool forks

@@ -53,6 +53,11 @@ def _devices(wanted: list[str], interpret: bool) -> list[str]:
     if not devices and interpret:
         # a kernel card on a machine without a GPU: Triton's interpreter
         devices = ["cpu"]
+    if "cuda" not in devices:
+        # Nothing has touched CUDA yet in this process. With a GPU visible, the first backward
+        # starts autograd's device threads, and every process forked after that fails its own
+        # backward: the distributed cards fork their ranks after the verifier's own backward.
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     return devices
 
 

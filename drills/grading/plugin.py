@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from drills.grading import triton_errors
 from drills.grading.banned import BannedCallError
 from drills.grading.tamper import tamper_message
 from drills.grading.verdict import make, truncate, write_result
@@ -29,7 +30,9 @@ def _message(excinfo, attempt_path: str) -> str:
         if str(entry.path) == attempt_path:
             line = entry.lineno + 1
     where = f" (your line {line})" if line else ""
-    text = f": {exc}" if str(exc) else ""
+    # A Triton kernel that does not compile: the kernel's line and the compiler's reason.
+    reason = triton_errors.describe(exc, attempt_path) or str(exc)
+    text = f": {reason}" if reason else ""
     return truncate(f"{type(exc).__name__}{where}{text}")
 
 

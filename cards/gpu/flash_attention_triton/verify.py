@@ -127,11 +127,11 @@ def _call(impl, q, k, v, is_causal):
 
 
 def _expected(q, k, v, is_causal):
-    """torch's SDPA in float64 on the CPU (scale 1/sqrt(D), causal top-left), in q's dtype."""
+    """torch's SDPA in float64 on the CPU (scale 1/sqrt(D), causal top-left), in q's dtype and
+    on q's device."""
     q64, k64, v64 = (t.detach().to("cpu", torch.float64) for t in (q, k, v))
-    return F.scaled_dot_product_attention(q64, k64, v64, is_causal=is_causal).to(
-        q.dtype
-    )
+    out = F.scaled_dot_product_attention(q64, k64, v64, is_causal=is_causal)
+    return out.to(q.device, q.dtype)
 
 
 def _online(

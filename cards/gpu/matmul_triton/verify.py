@@ -167,7 +167,7 @@ def _check(impl, a, b, context):
     atol, rtol = tolerance(a.dtype)
     assert_close_diagnosed(
         out,
-        _exact(a, b).to(a.dtype),
+        _exact(a, b).to(a.device, a.dtype),
         lambda: _variants(a, b),
         atol=atol,
         rtol=rtol,
@@ -231,7 +231,7 @@ def test_accumulates_in_float32(impl, device, dtype):
     try:
         assert_close_diagnosed(
             out,
-            _exact(a, b).to(dtype),
+            _exact(a, b).to(a.device, dtype),
             lambda: _variants(a, b),
             atol=atol,
             rtol=rtol,
