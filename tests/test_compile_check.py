@@ -150,3 +150,32 @@ def test_an_attempt_that_prints_is_still_judged(tmp_path):
     source = 'print("loading my kernels")\n' + TILE_MATMUL
     result = compile_check(tmp_path, source, 16, 32, 16)
     assert result["failures"] == []
+
+
+def test_a_compiler_error_is_named_by_the_attempts_line_and_the_reason(tmp_path):
+    # Triton wraps the reason once per nested call; the verdict wants the innermost one, placed
+    # in the user's file (the node's line counts from the kernel's def).
+    import ast
+
+    from triton.compiler.errors import CompilationError
+
+    from drills.grading.triton_errors import describe
+
+    attempt = tmp_path / "attempt.py"
+    attempt.write_text(TILE_MATMUL)
+    src = textwrap.dedent("""\
+        def _product(a, b):
+            return tl.dot(a, b)
+    """)
+    node = ast.parse(src).body[0].body[0]
+    reason = "AssertionError('Input shapes should have M >= 1, N >= 1 and K >= 16')"
+    try:
+        try:
+            raise CompilationError(src, node, reason)
+        except CompilationError as inner:
+            raise CompilationError(src, node, None) from inner
+    except CompilationError as outer:
+        text = describe(outer, str(attempt))
+    line = TILE_MATMUL.splitlines().index("def _product(a, b):") + 2
+    assert text == f"line {line}: `return tl.dot(a, b)`: {reason}"
+    assert describe(ValueError("not from Triton"), str(attempt)) is None

@@ -145,3 +145,21 @@ def test_unreadable_attempt(toy_card, tmp_path, warm_socket):
     path.write_bytes(b"\xff\xfe\x00bad")
     for mode in MODES:
         assert graded(toy_card, path, mode, warm_socket)["status"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("wanted", "hidden"), [(["cpu"], True), (["cpu", "cuda"], False)]
+)
+def test_a_cpu_only_card_is_graded_with_cuda_hidden(monkeypatch, wanted, hidden):
+    # With a GPU visible, a backward in the verifier's process starts autograd's device threads,
+    # and every rank forked after it fails its own backward (seen on an H100 for ddp_gradients).
+    import torch
+
+    from drills.grading import child
+
+    monkeypatch.delenv("DRILL_DEVICE", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU host
+    devices = child._devices(wanted, interpret=False)
+    assert devices == wanted
+    assert (child.os.environ["CUDA_VISIBLE_DEVICES"] == "") is hidden
