@@ -148,18 +148,32 @@ def test_unreadable_attempt(toy_card, tmp_path, warm_socket):
 
 
 @pytest.mark.parametrize(
-    ("wanted", "hidden"), [(["cpu"], True), (["cpu", "cuda"], False)]
+    ("wanted", "drill_device", "hidden"),
+    [
+        (["cpu"], None, True),
+        (["cpu", "cuda"], "cpu", True),
+        (["cpu", "cuda"], None, False),
+    ],
 )
-def test_a_cpu_only_card_is_graded_with_cuda_hidden(monkeypatch, wanted, hidden):
+def test_a_cpu_only_card_is_graded_with_cuda_hidden(
+    monkeypatch, wanted, drill_device, hidden
+):
     # With a GPU visible, a backward in the verifier's process starts autograd's device threads,
     # and every rank forked after it fails its own backward (seen on an H100 for ddp_gradients).
     import torch
 
     from drills.grading import child
 
-    monkeypatch.delenv("DRILL_DEVICE", raising=False)
+    if drill_device:
+        monkeypatch.setenv("DRILL_DEVICE", drill_device)
+    else:
+        monkeypatch.delenv("DRILL_DEVICE", raising=False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU host
+    asked = []  # torch keeps the first device count it reads: hiding after that is too late
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: asked.append(1) or True)
     devices = child._devices(wanted, interpret=False)
-    assert devices == wanted
+    assert devices == ([drill_device] if drill_device else wanted)
     assert (child.os.environ["CUDA_VISIBLE_DEVICES"] == "") is hidden
+    assert (
+        bool(asked) is not hidden
+    )  # grading on the CPU alone never asks CUDA anything

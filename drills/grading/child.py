@@ -44,19 +44,22 @@ def _load_attempt(path: str):
 
 
 def _devices(wanted: list[str], interpret: bool) -> list[str]:
-    import torch
-
     if os.environ.get("DRILL_DEVICE"):
-        return os.environ["DRILL_DEVICE"].split(",")
-    have_cuda = torch.cuda.is_available()
-    devices = [d for d in wanted if d == "cpu" or (d == "cuda" and have_cuda)]
-    if not devices and interpret:
-        # a kernel card on a machine without a GPU: Triton's interpreter
-        devices = ["cpu"]
+        devices = os.environ["DRILL_DEVICE"].split(",")
+    elif "cuda" not in wanted:
+        devices = [d for d in wanted if d == "cpu"]
+    else:
+        import torch
+
+        devices = [d for d in wanted if d == "cpu" or torch.cuda.is_available()]
+        if not devices and interpret:
+            # a kernel card on a machine without a GPU: Triton's interpreter
+            devices = ["cpu"]
     if "cuda" not in devices:
-        # Nothing has touched CUDA yet in this process. With a GPU visible, the first backward
-        # starts autograd's device threads, and every process forked after that fails its own
-        # backward: the distributed cards fork their ranks after the verifier's own backward.
+        # Hidden before anything asks CUDA for its devices (torch keeps the first count for
+        # the process's life). With a GPU visible, the first backward starts autograd's device
+        # threads, and a process forked after that cannot run backward: the distributed cards
+        # fork their ranks after the verifier's own backward.
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     return devices
 

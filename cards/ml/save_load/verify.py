@@ -200,6 +200,12 @@ def test_restores_everything(impl, device, tmp_path, kind, mode):
         "save_checkpoint changed the model's train/eval mode: leave it alone"
     )
     for k, v in model.state_dict().items():
+        # on a GPU, model.cpu() / model.to("cpu") before saving moves the caller's model
+        assert v.device == before[k].device, (
+            f"save_checkpoint moved the model to {v.device.type} (`{k}` was on "
+            f"{before[k].device.type}): leave the caller's model where it is (copy the "
+            "tensors to the CPU to save them, never model.cpu() or model.to())"
+        )
         assert torch.equal(v, before[k]), f"save_checkpoint modified the model (`{k}`)"
     fresh, fresh_opt = _fresh(kind, device)
     fresh.train(mode != "train")  # the mode of the model loaded into must stay as it is

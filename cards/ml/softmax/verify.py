@@ -99,7 +99,8 @@ def _check(out, x, dim, context, what="softmax output", loose=False):
     atol, rtol = (2e-3, 2e-3) if loose else tolerance(tol_dtype)
     nan = torch.isnan(expected)
     if nan.any() and isinstance(out, torch.Tensor) and out.shape == expected.shape:
-        got = out.detach()[nan].to("cpu", torch.float64)
+        # on the CPU: an output on another device than x is named by assert_close below
+        got = out.detach().to("cpu", torch.float64)[nan.cpu()]
         if not torch.isnan(got).all():
             first = got[~torch.isnan(got)][0].item()
             raise AssertionError(
