@@ -162,7 +162,8 @@ def test_dataset_items(impl, device):
         assert isinstance(seq, torch.Tensor) and seq.shape == seqs[i].shape, (
             f"dataset[{i}]: expected the sequence of shape {tuple(seqs[i].shape)}"
         )
-        assert torch.equal(seq, seqs[i]) and seq.device.type == device, (
+        # the device first: torch.equal raises on tensors of two devices
+        assert seq.device.type == device and torch.equal(seq, seqs[i]), (
             f"dataset[{i}]: the sequence is not sequences[{i}]"
         )
         assert label == labels[i], (

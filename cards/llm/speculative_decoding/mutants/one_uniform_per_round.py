@@ -33,7 +33,7 @@ def speculative_decode(target, draft, input_ids, max_new_tokens, num_draft_token
         calls += 1
         new = []
         all_ok = True
-        u_round = torch.rand((), generator=generator, dtype=torch.float64)
+        u_round = torch.rand((), generator=generator, dtype=torch.float64, device=tl.device)
         for i, x in enumerate(props):
             row = tl[s - 1 + i]
             if greedy:
