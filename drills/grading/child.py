@@ -51,7 +51,8 @@ def _devices(wanted: list[str], interpret: bool) -> list[str]:
     else:
         import torch
 
-        devices = [d for d in wanted if d == "cpu" or torch.cuda.is_available()]
+        have_cuda = torch.cuda.is_available()
+        devices = [d for d in wanted if d == "cpu" or (d == "cuda" and have_cuda)]
         if not devices and interpret:
             # a kernel card on a machine without a GPU: Triton's interpreter
             devices = ["cpu"]

@@ -13,8 +13,9 @@ import ast
 def _innermost(exc):
     """The innermost error in `exc`'s chain that Triton's compiler raised (it has a source node
     or a reason), or None when the chain has none."""
-    found, cause = None, exc
-    while cause is not None:
+    found, cause, seen = None, exc, set()
+    while cause is not None and id(cause) not in seen:  # an attempt may chain in a loop
+        seen.add(id(cause))
         if type(cause).__module__.startswith("triton") and (
             getattr(cause, "error_message", None)
             or getattr(cause, "node", None) is not None
