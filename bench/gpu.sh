@@ -86,8 +86,8 @@ drill list | sed -n '/GPU and systems/,$p'
 }
 
 bench() {
-echo "== the kernel cards' references beside torch, and other tile configs (bench/kernels.py)"
-python3 bench/kernels.py --sweep
+echo "== the kernel cards' references beside torch, other tile configs, the flash experiments (bench/kernels.py)"
+python3 bench/kernels.py --sweep --variants
 }
 
 tests() {

@@ -5,10 +5,12 @@ cache flushed before each), for the reference kernel and for torch on the same i
 checking that the two agree. Prints throughput (TFLOP/s or GB/s), the ratio to torch and the
 issue's target where it set one.
 
-Usage (on a machine with CUDA): python3 bench/kernels.py [--quick] [--sweep]
+Usage (on a machine with CUDA): python3 bench/kernels.py [--quick] [--sweep] [--variants]
 
 --sweep also times the matmul and flash-attention references under other tile configurations
 (their `_config` swapped out), each checked against torch first, to tune the references' choice.
+--variants also times each experiment in bench/flash_variants/ (a module with the flash-attention
+reference's API and its own `_config`) beside the reference, and sweeps its tiles with --sweep.
 """
 
 from __future__ import annotations
@@ -20,17 +22,24 @@ import sys
 from pathlib import Path
 
 CARDS = Path(__file__).resolve().parent.parent / "cards" / "gpu"
+# Experiments: modules with the flash-attention reference's API, timed beside it (--variants).
+VARIANTS = Path(__file__).resolve().parent / "flash_variants"
+
+
+def load(path: Path):
+    """The module at `path`, imported under a name of its own."""
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{path.parent.name}_{path.stem}", path
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def reference(slug: str):
     """A kernel card's reference module, or None when the card is not in the bank."""
     path = CARDS / slug / "reference.py"
-    if not path.exists():
-        return None
-    spec = importlib.util.spec_from_file_location(f"ref_{slug}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load(path) if path.exists() else None
 
 
 def bench(fn) -> float:
@@ -81,6 +90,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller shapes")
     parser.add_argument(
         "--sweep", action="store_true", help="time other tile configs too"
+    )
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="time the flash-attention experiments in bench/flash_variants/ too",
     )
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -181,6 +195,11 @@ def main() -> int:
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
         B, H, N, D = (2, 16, 2048, 128) if args.quick else (4, 32, 4096, 128)
+        variants = (
+            {p.stem: load(p) for p in sorted(VARIANTS.glob("*.py"))}
+            if args.variants
+            else {}
+        )
         q, k, v = (
             torch.randn(B, H, N, D, device=dev, dtype=torch.float16) for _ in range(3)
         )
@@ -218,6 +237,19 @@ def main() -> int:
                 timings,
                 "" if causal else "target >= 500 TFLOP/s (cuDNN ~606, tutorial ~470)",
             )
+            ref_ms = timings["reference"]
+            for name, variant in variants.items():
+                run = functools.partial(
+                    variant.flash_attention, q, k, v, is_causal=causal
+                )
+                torch.testing.assert_close(run(), sdpa(), atol=2e-2, rtol=2e-2)
+                row(
+                    f"  variant {name}",
+                    f"fp16 B{B} H{H} N{N} D{D}{' causal' if causal else ''}",
+                    "TFLOP/s",
+                    flops,
+                    {"variant": bench(run), "reference": ref_ms},
+                )
             if args.sweep and not causal:  # the target is non-causal's
                 configs = [
                     (bm, bn, w, st)
@@ -227,8 +259,10 @@ def main() -> int:
                     for st in (2, 3, 4)
                     if bm >= bn
                 ]
-                run = functools.partial(ref.flash_attention, q, k, v, is_causal=causal)
-                sweep(ref, configs, run, sdpa(), flops)
+                for name, module in {"reference": ref, **variants}.items():
+                    print(f"  tile sweep, {name}:")
+                    run = functools.partial(module.flash_attention, q, k, v)
+                    sweep(module, configs, run, sdpa(), flops)
     return 0
 
 

@@ -1,12 +1,16 @@
 """The card bank's self-test, on the real bank (what CI relies on) and on a broken toy bank."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import TOY_CARDS
 
 from drills.bank import check_bank, static_problems
+from drills.grading import grade
 from engine.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
@@ -53,3 +57,17 @@ def test_static_problems_name_missing_mutants(tmp_path, monkeypatch):
     assert problems == [
         "`add_scaled` has 2 mutants: add realistic bugs to mutants/ (at least 3)"
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "variant",
+    sorted((ROOT / "bench" / "flash_variants").glob("*.py"), key=lambda p: p.name),
+    ids=lambda p: p.stem,
+)
+def test_flash_attention_experiments_pass_the_card(variant):
+    # bench/kernels.py --variants times them beside the reference on a GPU: only a variant the
+    # card's verifier passes may be timed, or adopted.
+    card = load_catalog()["flash_attention_triton"]
+    verdict = grade(card, variant, warm=False)
+    assert verdict["status"] == "pass", verdict.get("message")
