@@ -314,6 +314,21 @@ def random_float_mask(
     return mask.masked_fill(blocked, float("-inf")).to(device=device, dtype=dtype)
 
 
+def raised(exc, path) -> str:
+    """The exception as the grader shows it: type, the attempt's line, message (for a Triton
+    compiler error, the kernel's line and the compiler's reason)."""
+    import traceback
+
+    from drills.grading.triton_errors import describe
+
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == path:
+            line = frame.lineno
+    where = f" (your line {line})" if line else ""
+    return f"{type(exc).__name__}{where}: {describe(exc, path) or exc}"
+
+
 def call(fn, *args, what: str | None = None, **kwargs):
     """Call the attempt's `fn`; a TypeError raised by the call itself (a signature that is not
     the contract's) becomes one line naming the call as the contract spells it."""

@@ -27,7 +27,6 @@ import json
 import os
 import subprocess
 import sys
-import traceback
 
 # The most shared memory one program may use on an H100 (227 KiB, the opt-in maximum); Triton
 # refuses to launch a kernel that needs more.
@@ -168,7 +167,7 @@ def _launch_on_gpu(impl, calls) -> None:
     small shapes can miss a launch that only the card's large ones make (a num_warps from N)."""
     import torch
 
-    from drills.grading.triton_errors import describe
+    from cards.checks import raised
 
     try:
         with torch.device("cuda"):
@@ -176,15 +175,9 @@ def _launch_on_gpu(impl, calls) -> None:
         torch.cuda.synchronize()
     except Exception as exc:  # noqa: BLE001 - whatever the launch raises is the verdict
         path = getattr(impl, "__file__", "") or ""
-        line = None
-        for frame in traceback.extract_tb(exc.__traceback__):
-            if frame.filename == path:
-                line = frame.lineno
-        where = f" (your line {line})" if line else ""
-        reason = describe(exc, path) or " ".join(str(exc).split())[:600]
         raise AssertionError(
-            f"your kernel fails on this GPU at the card's GPU-sized shapes: "
-            f"{type(exc).__name__}{where}: {reason}"
+            "your kernel fails on this GPU at the card's GPU-sized shapes: "
+            + raised(exc, path)
         ) from None
 
 
